@@ -46,9 +46,11 @@ struct conf_key {
 
 /*
  * Load path into the struct at out using table. Keys absent from the file
- * keep whatever out already holds (so callers preset defaults). Returns
- * SP_OK; SP_E_USAGE with errs set to a malloc'd, newline-separated list of
- * problems (caller frees); or SP_E_NOTFOUND / SP_E_INTERNAL.
+ * keep whatever out already holds (so callers preset defaults); a loaded
+ * CONF_STR or CONF_LIST value frees the one it replaces, so such presets
+ * must be NULL or malloc'd. Returns SP_OK; SP_E_USAGE with errs set to a
+ * malloc'd, newline-separated list of problems (caller frees); or
+ * SP_E_NOTFOUND / SP_E_INTERNAL.
  */
 SP_MUST_CHECK enum sp_err conf_load(const char *path,
     const struct conf_key *table, void *out, char **errs);
