@@ -1,0 +1,109 @@
+/*
+ * manifest.h: the list of sealed files (docs/sealed-format.md).
+ *
+ * The manifest is JSON, sealed like every other file with associated
+ * data MANIFEST_AAD and stored as MANIFEST_NAME:
+ *
+ *	{"format": "sealpod/1", "version": N,
+ *	 "files": [{"path": "dir/file", "size": N, "blob": "<sha256 hex>"}]}
+ *
+ * "size" is the plaintext length, "blob" the SHA-256 of the sealed bytes
+ * (the blob's name under blobs/). A file entry may carry "segment_size"
+ * when it was sealed with other than 1 MiB segments. Unknown or repeated
+ * keys are refused. After parsing, files are in canonical order (byte
+ * order with '/' sorting before every other byte), which is also the
+ * order seal writes them in.
+ */
+#ifndef SEALPOD_MANIFEST_H
+#define SEALPOD_MANIFEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "json.h"
+
+#define MANIFEST_FORMAT	  "sealpod/1"
+#define MANIFEST_AAD	  "sealpod-manifest"
+#define MANIFEST_NAME	  "manifest.sealed"
+#define MANIFEST_BLOB_DIR "blobs"
+/* Ceilings on what a manifest may describe. */
+#define MANIFEST_MAX	       (16 * 1024 * 1024) /* JSON bytes */
+#define MANIFEST_FILES_MAX     65536
+#define MANIFEST_PATH_MAX      4096 /* bytes of one path */
+#define MANIFEST_COMPONENT_MAX 255  /* bytes of one path component */
+#define MANIFEST_DEPTH_MAX     64   /* components of one path */
+#define MANIFEST_BLOB_HEX      64   /* lower-case hex SHA-256 */
+/* Top-level names starting with this are sealpod's own in the target. */
+#define MANIFEST_RESERVED_PREFIX ".sealpod-"
+
+struct manifest_file {
+	char *path;			  /* relative, '/'-separated */
+	uint64_t size;			  /* plaintext bytes */
+	char blob[MANIFEST_BLOB_HEX + 1]; /* NUL-terminated */
+	uint32_t segment_size;		  /* ciphertext segment size */
+};
+
+struct manifest {
+	uint64_t version;
+	size_t nfiles;
+	size_t cap;
+	struct manifest_file *files;
+	uint64_t total_size; /* sum of sizes, set by manifest_check() */
+};
+
+/*
+ * Check one relative path: non-empty, at most MANIFEST_PATH_MAX bytes and
+ * MANIFEST_DEPTH_MAX components of at most MANIFEST_COMPONENT_MAX bytes,
+ * no leading or trailing '/', no empty, "." or ".." component, valid
+ * UTF-8 without control characters, not "sealpod-manifest" (the
+ * manifest's own associated data) and no first component starting with
+ * MANIFEST_RESERVED_PREFIX. Returns NULL when valid, else a stable reason
+ * code naming the rule (safe to log: it never contains the path).
+ */
+const char *manifest_path_check(const char *path);
+
+/* A new empty manifest of the given version, or NULL. */
+struct manifest *manifest_new(uint64_t version);
+
+/*
+ * Append a copy of an entry. segment_size 0 means the default. The entry
+ * is validated by manifest_check(), not here. Returns SP_OK, SP_E_USAGE
+ * beyond MANIFEST_FILES_MAX entries, or SP_E_INTERNAL.
+ */
+SP_MUST_CHECK enum sp_err manifest_add(struct manifest *m, const char *path,
+				       uint64_t size, const char *blob_hex,
+				       uint32_t segment_size);
+
+/*
+ * Validate every entry (path rules, blob digest shape, segment size, a
+ * size the format can encode), put files in canonical order, refuse
+ * duplicate paths and a path that is also another's directory, and set
+ * total_size. Returns SP_OK or SP_E_INTEGRITY with *reason set to a
+ * stable code.
+ */
+SP_MUST_CHECK enum sp_err manifest_check(struct manifest *m,
+					 const char **reason);
+
+/*
+ * Parse len bytes of manifest JSON (at most MANIFEST_MAX) and run
+ * manifest_check(). Returns SP_OK with a new manifest in *out;
+ * SP_E_INTEGRITY with *reason set when the document breaks a rule;
+ * SP_E_INTERNAL.
+ */
+SP_MUST_CHECK enum sp_err manifest_parse(const char *buf, size_t len,
+					 struct manifest **out,
+					 const char **reason);
+
+/*
+ * Append the manifest as JSON to sb (whose ceiling should be
+ * MANIFEST_MAX). Call manifest_check() first. Returns SP_OK, or
+ * SP_E_INTERNAL when sb overflowed.
+ */
+SP_MUST_CHECK enum sp_err manifest_print(const struct manifest *m,
+					 struct strbuf *sb);
+
+/* Wipe the paths (model file names are confidential) and free. NULL ok. */
+void manifest_free(struct manifest *m);
+
+#endif

@@ -1,0 +1,841 @@
+/*
+ * seal.c: `sealpod-init seal`, run by the model owner (seal.h).
+ *
+ * Walks the input directory, seals each regular file as one Tink
+ * AES-GCM-HKDF stream with its relative path as associated data, and
+ * stores it as blobs/<sha256 of the sealed bytes>; then seals the JSON
+ * manifest as manifest.sealed. Files stream through one segment buffer;
+ * each blob is written to a hidden temporary file, hashed as it is
+ * written, and renamed to its digest only when complete.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <dirent.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "json.h"
+#include "log.h"
+#include "manifest.h"
+#include "seal.h"
+#include "sealed.h"
+#include "secret.h"
+#include "util.h"
+
+#define SEAL_KEY_LEN	  32
+#define SEAL_TMP_RAND	  16
+#define SEAL_TMP_NAME_MAX (5 + 2 * SEAL_TMP_RAND + 1)
+#define SEAL_BLOB_MODE	  0644
+#define SEAL_DIR_MODE	  0755
+#define SEAL_DIGEST_LOG	  12
+
+struct seal_job {
+	const struct seal_opts *opts;
+	struct sealed_params p;
+	struct secret *key;
+	struct manifest *m;
+	int blobs_fd;
+	unsigned char *buf; /* one segment */
+	char rel[MANIFEST_PATH_MAX + 1];
+	uint64_t bytes;
+};
+
+/* One file on its way into a blob. */
+struct seal_blob {
+	struct seal_job *job;
+	struct sealed_ctx *ctx;
+	EVP_MD_CTX *sha;
+	int in_fd;
+	int out_fd;
+	uint64_t size;
+	char tmp[SEAL_TMP_NAME_MAX + 1];
+	char hex[2 * 32 + 1];
+};
+
+static enum sp_err
+write_all(int fd, const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+	ssize_t n;
+	enum sp_err rc = SP_E_INTERNAL;
+
+	while (len > 0) {
+		n = write(fd, p, len);
+		if (n < 0 && errno == EINTR) {
+			continue;
+		}
+		if (n <= 0) {
+			log_event(LOG_ERR, "seal.write.failed", "write_failed",
+				  LOG_ERRNO(errno));
+			goto out;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	rc = SP_OK;
+out:
+	return rc;
+}
+
+/* Read up to len bytes, stopping early only at end of file. */
+static ssize_t
+read_full(int fd, void *buf, size_t len)
+{
+	unsigned char *p = buf;
+	size_t got = 0;
+	ssize_t rc = -1;
+	ssize_t n;
+
+	while (got < len) {
+		n = read(fd, p + got, len - got);
+		if (n < 0 && errno == EINTR) {
+			continue;
+		}
+		if (n < 0) {
+			goto out;
+		}
+		if (n == 0) {
+			break;
+		}
+		got += (size_t)n;
+	}
+	rc = (ssize_t)got;
+out:
+	return rc;
+}
+
+/* ---- key ---- */
+
+static enum sp_err
+key_create(int fd, struct secret **out)
+{
+	struct secret *k = NULL;
+	enum sp_err rc = SP_E_INTERNAL;
+
+	k = secret_new(SEAL_KEY_LEN);
+	if (k == NULL || RAND_priv_bytes(k->data, SEAL_KEY_LEN) != 1) {
+		goto out;
+	}
+	k->len = SEAL_KEY_LEN;
+
+	rc = write_all(fd, k->data, k->len);
+	if (rc != SP_OK) {
+		goto out;
+	}
+	rc = SP_E_INTERNAL;
+	if (fchmod(fd, 0600) != 0 || fsync(fd) != 0) {
+		goto out;
+	}
+	*out = k;
+	k = NULL;
+	rc = SP_OK;
+	log_event(LOG_INFO, "seal.key.created", NULL);
+out:
+	secret_free(k);
+	return rc;
+}
+
+static enum sp_err
+key_read(const char *path, struct secret **out)
+{
+	struct secret *k = NULL;
+	struct stat st;
+	int fd = -1;
+	enum sp_err rc;
+
+	rc = file_check_private(path);
+	if (rc != SP_OK) {
+		log_event(LOG_ERR, "seal.key.failed", "key_file_not_private");
+		goto out;
+	}
+
+	rc = SP_E_USAGE;
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) != 0 || st.st_size != SEAL_KEY_LEN) {
+		log_event(LOG_ERR, "seal.key.failed", "key_file_invalid");
+		goto out;
+	}
+
+	rc = SP_E_INTERNAL;
+	k = secret_new(SEAL_KEY_LEN);
+	if (k == NULL) {
+		goto out;
+	}
+	if (read_full(fd, k->data, SEAL_KEY_LEN) != SEAL_KEY_LEN) {
+		log_event(LOG_ERR, "seal.key.failed", "key_file_invalid");
+		rc = SP_E_USAGE;
+		goto out;
+	}
+	k->len = SEAL_KEY_LEN;
+	*out = k;
+	k = NULL;
+	rc = SP_OK;
+out:
+	if (fd >= 0) {
+		close(fd);
+	}
+	secret_free(k);
+	return rc;
+}
+
+/* Use the key in path, or create it (O_EXCL, 0600) when absent. */
+static enum sp_err
+key_load(const char *path, struct secret **out)
+{
+	int fd;
+	enum sp_err rc;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		  0600);
+	if (fd < 0 && errno == EEXIST) {
+		rc = key_read(path, out);
+		goto out;
+	}
+	if (fd < 0) {
+		log_event(LOG_ERR, "seal.key.failed", "key_file_unusable",
+			  LOG_ERRNO(errno));
+		rc = SP_E_USAGE;
+		goto out;
+	}
+	rc = key_create(fd, out);
+	close(fd);
+	if (rc != SP_OK) {
+		(void)unlink(path);
+	}
+out:
+	return rc;
+}
+
+/* ---- one file ---- */
+
+static enum sp_err
+blob_tmp_open(struct seal_blob *b)
+{
+	unsigned char rnd[SEAL_TMP_RAND];
+	char hex[2 * SEAL_TMP_RAND + 1];
+	enum sp_err rc = SP_E_INTERNAL;
+
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+		goto out;
+	}
+	hex_encode(rnd, sizeof(rnd), hex);
+	snprintf(b->tmp, sizeof(b->tmp), ".tmp-%s", hex);
+	b->out_fd = openat(b->job->blobs_fd, b->tmp,
+			   O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+			   SEAL_BLOB_MODE);
+	if (b->out_fd < 0) {
+		log_event(LOG_ERR, "seal.write.failed", "blob_create_failed",
+			  LOG_ERRNO(errno));
+		b->tmp[0] = '\0';
+		goto out;
+	}
+	rc = SP_OK;
+out:
+	return rc;
+}
+
+/* Write ciphertext to the blob and its digest. */
+static enum sp_err
+blob_emit(struct seal_blob *b, const unsigned char *buf, size_t len)
+{
+	enum sp_err rc = SP_E_INTERNAL;
+
+	if (EVP_DigestUpdate(b->sha, buf, len) != 1) {
+		goto out;
+	}
+	rc = write_all(b->out_fd, buf, len);
+out:
+	return rc;
+}
+
+static enum sp_err
+blob_begin(struct seal_blob *b)
+{
+	unsigned char hdr[SEALED_HEADER_MAX];
+	struct seal_job *job = b->job;
+	enum sp_err rc = SP_E_INTERNAL;
+
+	b->sha = EVP_MD_CTX_new();
+	if (b->sha == NULL ||
+	    EVP_DigestInit_ex(b->sha, EVP_sha256(), NULL) != 1) {
+		goto out;
+	}
+
+	rc = blob_tmp_open(b);
+	if (rc != SP_OK) {
+		goto out;
+	}
+
+	rc = sealed_encrypt_begin(&job->p, job->key, job->rel, strlen(job->rel),
+				  hdr, &b->ctx);
+	if (rc != SP_OK) {
+		goto out;
+	}
+	rc = blob_emit(b, hdr, sealed_header_len(&job->p));
+out:
+	return rc;
+}
+
+/* Seal segments until the size seen at open is consumed, then insist on
+ * end of file: a file that changes under us is refused. */
+static enum sp_err
+blob_segments(struct seal_blob *b)
+{
+	struct seal_job *job = b->job;
+	uint64_t left = b->size;
+	unsigned char probe;
+	uint32_t idx = 0;
+	size_t want;
+	int last = 0;
+	enum sp_err rc = SP_OK;
+
+	while (!last && rc == SP_OK) {
+		want = sealed_segment_plain_max(b->ctx, idx);
+		if (want >= left) {
+			want = (size_t)left;
+			last = 1;
+		}
+		rc = SP_E_USAGE;
+		if (read_full(b->in_fd, job->buf, want) != (ssize_t)want) {
+			break;
+		}
+		rc = sealed_seal_segment(b->ctx, idx, last, job->buf, want,
+					 job->buf);
+		if (rc == SP_OK) {
+			rc = blob_emit(b, job->buf, want + SEALED_TAG_LEN);
+		}
+		left -= want;
+		idx++;
+	}
+	if (rc == SP_OK && read_full(b->in_fd, &probe, 1) != 0) {
+		rc = SP_E_USAGE;
+	}
+	if (rc == SP_E_USAGE) {
+		log_event(LOG_ERR, "seal.input.failed", "input_changed");
+	}
+	return rc;
+}
+
+static enum sp_err
+blob_finish(struct seal_blob *b)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int md_len = 0;
+	enum sp_err rc = SP_E_INTERNAL;
+
+	if (EVP_DigestFinal_ex(b->sha, md, &md_len) != 1 || md_len != 32) {
+		goto out;
+	}
+	hex_encode(md, md_len, b->hex);
+	if (fsync(b->out_fd) != 0 ||
+	    renameat(b->job->blobs_fd, b->tmp, b->job->blobs_fd, b->hex) != 0) {
+		log_event(LOG_ERR, "seal.write.failed", "blob_rename_failed",
+			  LOG_ERRNO(errno));
+		goto out;
+	}
+	b->tmp[0] = '\0';
+	rc = SP_OK;
+out:
+	return rc;
+}
+
+static void
+blob_release(struct seal_blob *b)
+{
+	if (b->out_fd >= 0) {
+		close(b->out_fd);
+	}
+	if (b->tmp[0] != '\0') {
+		(void)unlinkat(b->job->blobs_fd, b->tmp, 0);
+	}
+	EVP_MD_CTX_free(b->sha);
+	sealed_ctx_free(b->ctx);
+}
+
+/* Seal the regular file fd (job->rel is its path) into a blob. The
+ * caller keeps fd. */
+static enum sp_err
+seal_file(struct seal_job *job, int fd, uint64_t size)
+{
+	char id[SEAL_DIGEST_LOG + 1];
+	struct seal_blob b;
+	uint64_t ct_len;
+	enum sp_err rc = SP_E_USAGE;
+
+	memset(&b, 0, sizeof(b));
+	b.job = job;
+	b.in_fd = fd;
+	b.out_fd = -1;
+	b.size = size;
+	if (sealed_ciphertext_len(&job->p, size, &ct_len) != 0) {
+		log_event(LOG_ERR, "seal.input.failed", "input_too_large");
+		goto out;
+	}
+
+	rc = blob_begin(&b);
+	if (rc != SP_OK) {
+		goto out;
+	}
+
+	rc = blob_segments(&b);
+	if (rc != SP_OK) {
+		goto out;
+	}
+
+	rc = blob_finish(&b);
+	if (rc != SP_OK) {
+		goto out;
+	}
+
+	rc = manifest_add(job->m, job->rel, size, b.hex, job->p.segment_size);
+	if (rc != SP_OK) {
+		log_event(LOG_ERR, "seal.input.failed", "too_many_files");
+		goto out;
+	}
+	job->bytes += size;
+	memcpy(id, b.hex, SEAL_DIGEST_LOG);
+	id[SEAL_DIGEST_LOG] = '\0';
+	log_event(LOG_INFO, "seal.blob.done", NULL, LOG_STR("blob", id),
+		  LOG_U64("bytes", size));
+out:
+	blob_release(&b);
+	return rc;
+}
+
+/* ---- the walk ---- */
+
+static enum sp_err walk_dir(struct seal_job *job, int dirfd, size_t rel_len,
+			    unsigned depth);
+
+/* Append "/name" (or "name" at the top) to job->rel; check the rules. */
+static enum sp_err
+rel_push(struct seal_job *job, size_t rel_len, const char *name)
+{
+	const char *reason;
+	int n;
+	enum sp_err rc = SP_E_USAGE;
+
+	n = snprintf(job->rel + rel_len, sizeof(job->rel) - rel_len, "%s%s",
+		     rel_len > 0 ? "/" : "", name);
+	if (n < 0 || (size_t)n >= sizeof(job->rel) - rel_len) {
+		log_event(LOG_ERR, "seal.input.failed", "path_too_long");
+		goto out;
+	}
+	reason = manifest_path_check(job->rel);
+	if (reason != NULL) {
+		log_event(LOG_ERR, "seal.input.failed", reason);
+		goto out;
+	}
+	rc = SP_OK;
+out:
+	return rc;
+}
+
+static enum sp_err
+entry_refused(int e)
+{
+	log_event(LOG_ERR, "seal.input.failed", "input_unsupported_entry",
+		  LOG_ERRNO(e));
+	return SP_E_USAGE;
+}
+
+static enum sp_err
+walk_subdir(struct seal_job *job, int dirfd, const char *name, unsigned depth)
+{
+	int fd;
+	enum sp_err rc;
+
+	fd = openat(dirfd, name,
+		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		rc = entry_refused(errno);
+		goto out;
+	}
+	rc = walk_dir(job, fd, strlen(job->rel), depth + 1);
+out:
+	return rc;
+}
+
+/* A link to a regular file (as in a Hugging Face snapshot) is sealed as
+ * that file; anything else that is not a regular file is refused. */
+static enum sp_err
+seal_entry(struct seal_job *job, int dirfd, const char *name)
+{
+	struct stat st;
+	int fd;
+	enum sp_err rc;
+
+	fd = openat(dirfd, name, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		rc = entry_refused(errno);
+		goto out;
+	}
+	rc = seal_file(job, fd, (uint64_t)st.st_size);
+out:
+	if (fd >= 0) {
+		close(fd);
+	}
+	return rc;
+}
+
+/* Directories are walked without following links. */
+static enum sp_err
+walk_entry(struct seal_job *job, int dirfd, const char *name, size_t rel_len,
+	   unsigned depth)
+{
+	struct stat st;
+	enum sp_err rc;
+
+	rc = rel_push(job, rel_len, name);
+	if (rc != SP_OK) {
+		goto out;
+	}
+
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+		rc = entry_refused(errno);
+	} else if (S_ISDIR(st.st_mode)) {
+		rc = walk_subdir(job, dirfd, name, depth);
+	} else {
+		rc = seal_entry(job, dirfd, name);
+	}
+out:
+	job->rel[rel_len] = '\0';
+	return rc;
+}
+
+static enum sp_err
+walk_dir(struct seal_job *job, int dirfd, size_t rel_len, unsigned depth)
+{
+	struct dirent *de;
+	DIR *d = NULL;
+	enum sp_err rc = SP_E_USAGE;
+
+	if (depth > MANIFEST_DEPTH_MAX) {
+		log_event(LOG_ERR, "seal.input.failed", "path_too_deep");
+		close(dirfd);
+		goto out;
+	}
+	d = fdopendir(dirfd);
+	if (d == NULL) {
+		close(dirfd);
+		goto out;
+	}
+
+	rc = SP_OK;
+	while (rc == SP_OK) {
+		errno = 0;
+		de = readdir(d);
+		if (de == NULL) {
+			break;
+		}
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0) {
+			continue;
+		}
+		rc = walk_entry(job, dirfd, de->d_name, rel_len, depth);
+	}
+
+	/* A failed readdir must not pass for the end of the directory. */
+	if (rc == SP_OK && errno != 0) {
+		rc = entry_refused(errno);
+	}
+out:
+	if (d != NULL) {
+		closedir(d);
+	}
+	return rc;
+}
+
+/* ---- the run ---- */
+
+/* Resolve path, which need not exist yet, through its directory. */
+static int
+resolve_parent(const char *path, char *out)
+{
+	char copy[PATH_MAX];
+	char res[PATH_MAX];
+	const char *dir = ".";
+	const char *base;
+	char *slash;
+	size_t len;
+	int n;
+	int rc = -1;
+
+	n = snprintf(copy, sizeof(copy), "%s", path);
+	if (n <= 0 || (size_t)n >= sizeof(copy)) {
+		goto out;
+	}
+	for (len = (size_t)n; len > 1 && copy[len - 1] == '/'; len--) {
+		copy[len - 1] = '\0';
+	}
+	slash = strrchr(copy, '/');
+	base = copy;
+	if (slash != NULL) {
+		*slash = '\0';
+		dir = slash == copy ? "/" : copy;
+		base = slash + 1;
+	}
+	if (realpath(dir, res) == NULL) {
+		goto out;
+	}
+	n = snprintf(out, PATH_MAX, "%s/%s", strcmp(res, "/") == 0 ? "" : res,
+		     base);
+	if (n > 0 && n < PATH_MAX) {
+		rc = 0;
+	}
+out:
+	return rc;
+}
+
+/* 1 when path (resolved) is dir (resolved) or lies beneath it. */
+static int
+path_within(const char *dir, const char *path)
+{
+	size_t n = strlen(dir);
+
+	return strncmp(dir, path, n) == 0 &&
+	       (path[n] == '\0' || path[n] == '/' || n == 1);
+}
+
+/* Neither the output nor the key may sit inside the input, or they would
+ * be sealed along with the model. Checked before anything is created. */
+static enum sp_err
+dirs_check(const struct seal_opts *opts, const char *out_path)
+{
+	char in_real[PATH_MAX];
+	char out_real[PATH_MAX];
+	char key_real[PATH_MAX];
+	enum sp_err rc = SP_E_USAGE;
+
+	if (realpath(opts->in_dir, in_real) == NULL ||
+	    resolve_parent(out_path, out_real) != 0 ||
+	    resolve_parent(opts->key_file, key_real) != 0) {
+		log_event(LOG_ERR, "seal.input.failed", "dir_unusable",
+			  LOG_ERRNO(errno));
+		goto out;
+	}
+	if (path_within(in_real, out_real)) {
+		log_event(LOG_ERR, "seal.output.failed",
+			  "out_dir_inside_input");
+		goto out;
+	}
+	if (path_within(in_real, key_real)) {
+		log_event(LOG_ERR, "seal.input.failed", "key_inside_input");
+		goto out;
+	}
+	rc = SP_OK;
+out:
+	return rc;
+}
+
+/* Create out_dir and out_dir/blobs, then check again through any link. */
+static enum sp_err
+dirs_prepare(struct seal_job *job)
+{
+	char out_real[PATH_MAX];
+	int out_fd = -1;
+	enum sp_err rc;
+
+	rc = dirs_check(job->opts, job->opts->out_dir);
+	if (rc != SP_OK) {
+		goto out;
+	}
+
+	rc = SP_E_USAGE;
+	if ((mkdir(job->opts->out_dir, SEAL_DIR_MODE) != 0 &&
+	     errno != EEXIST) ||
+	    realpath(job->opts->out_dir, out_real) == NULL) {
+		log_event(LOG_ERR, "seal.output.failed", "out_dir_unusable",
+			  LOG_ERRNO(errno));
+		goto out;
+	}
+	rc = dirs_check(job->opts, out_real);
+	if (rc != SP_OK) {
+		goto out;
+	}
+
+	rc = SP_E_USAGE;
+	out_fd = open(out_real, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (out_fd < 0 ||
+	    (mkdirat(out_fd, MANIFEST_BLOB_DIR, SEAL_DIR_MODE) != 0 &&
+	     errno != EEXIST)) {
+		log_event(LOG_ERR, "seal.output.failed", "out_dir_unusable",
+			  LOG_ERRNO(errno));
+		goto out;
+	}
+	job->blobs_fd = openat(out_fd, MANIFEST_BLOB_DIR,
+			       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (job->blobs_fd < 0) {
+		log_event(LOG_ERR, "seal.output.failed", "out_dir_unusable",
+			  LOG_ERRNO(errno));
+		goto out;
+	}
+	rc = SP_OK;
+out:
+	if (out_fd >= 0) {
+		close(out_fd);
+	}
+	return rc;
+}
+
+static enum sp_err
+manifest_write(struct seal_job *job)
+{
+	char path[PATH_MAX];
+	struct sealed_params p;
+	struct strbuf sb;
+	unsigned char *ct = NULL;
+	size_t ct_len = 0;
+	const char *reason = NULL;
+	int n;
+	enum sp_err rc;
+
+	strbuf_init(&sb, MANIFEST_MAX);
+	rc = manifest_check(job->m, &reason);
+	if (rc != SP_OK) {
+		log_event(LOG_ERR, "seal.input.failed", reason);
+		rc = SP_E_USAGE;
+		goto out;
+	}
+	rc = manifest_print(job->m, &sb);
+	if (rc != SP_OK) {
+		log_event(LOG_ERR, "seal.input.failed", "manifest_too_large");
+		goto out;
+	}
+
+	sealed_params_default(&p);
+	rc =
+	    sealed_encrypt_mem(&p, job->key, MANIFEST_AAD, strlen(MANIFEST_AAD),
+			       sb.buf, sb.len, &ct, &ct_len);
+	if (rc != SP_OK) {
+		goto out;
+	}
+
+	rc = SP_E_USAGE;
+	n = snprintf(path, sizeof(path), "%s/%s", job->opts->out_dir,
+		     MANIFEST_NAME);
+	if (n < 0 || (size_t)n >= sizeof(path)) {
+		goto out;
+	}
+	rc = file_write_atomic(path, ct, ct_len, SEAL_BLOB_MODE);
+	if (rc != SP_OK) {
+		log_event(LOG_ERR, "seal.write.failed",
+			  "manifest_write_failed");
+	}
+out:
+	free(ct);
+	strbuf_free(&sb);
+	return rc;
+}
+
+static enum sp_err
+seal_job_init(struct seal_job *job, const struct seal_opts *opts)
+{
+	const char *why = NULL;
+	enum sp_err rc = SP_E_USAGE;
+
+	memset(job, 0, sizeof(*job));
+	job->opts = opts;
+	job->blobs_fd = -1;
+	sealed_params_default(&job->p);
+	if (opts->segment_size > SEALED_SEGMENT_MAX) {
+		why = "segment_size_invalid";
+		goto out;
+	}
+	if (opts->segment_size != 0) {
+		job->p.segment_size = (uint32_t)opts->segment_size;
+	}
+	if (sealed_params_check(&job->p) != SP_OK) {
+		why = "segment_size_invalid";
+		goto out;
+	}
+	if (opts->key_file == NULL || opts->in_dir == NULL ||
+	    opts->out_dir == NULL) {
+		why = "option_missing";
+		goto out;
+	}
+
+	rc = SP_E_INTERNAL;
+	job->m = manifest_new(opts->version == 0 ? 1 : opts->version);
+	job->buf = malloc(job->p.segment_size);
+	if (job->m == NULL || job->buf == NULL) {
+		goto out;
+	}
+	rc = SP_OK;
+out:
+	if (why != NULL) {
+		log_event(LOG_ERR, "seal.failed", why);
+	}
+	return rc;
+}
+
+enum sp_err
+seal_run(const struct seal_opts *opts)
+{
+	struct seal_job job;
+	uint64_t t0 = now_ns();
+	double secs;
+	int in_fd;
+	enum sp_err rc;
+
+	rc = seal_job_init(&job, opts);
+	if (rc != SP_OK) {
+		goto out;
+	}
+	log_event(LOG_INFO, "seal.start", NULL,
+		  LOG_U64("version", job.m->version),
+		  LOG_U64("segment_size", job.p.segment_size));
+
+	rc = dirs_prepare(&job);
+	if (rc != SP_OK) {
+		goto out;
+	}
+
+	rc = key_load(opts->key_file, &job.key);
+	if (rc != SP_OK) {
+		goto out;
+	}
+
+	rc = SP_E_USAGE;
+	in_fd = open(opts->in_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (in_fd < 0) {
+		log_event(LOG_ERR, "seal.input.failed", "dir_unusable",
+			  LOG_ERRNO(errno));
+		goto out;
+	}
+	rc = walk_dir(&job, in_fd, 0, 0);
+	if (rc != SP_OK) {
+		goto out;
+	}
+
+	rc = manifest_write(&job);
+	if (rc != SP_OK) {
+		goto out;
+	}
+	secs = (double)(now_ns() - t0) / 1e9;
+	log_event(
+	    LOG_INFO, "seal.done", NULL, LOG_U64("version", job.m->version),
+	    LOG_U64("files", job.m->nfiles), LOG_U64("bytes", job.bytes),
+	    LOG_F64("seconds", secs),
+	    LOG_F64("mib_per_s",
+		    secs > 0 ? (double)job.bytes / 1048576.0 / secs : 0.0));
+out:
+	if (job.blobs_fd >= 0) {
+		close(job.blobs_fd);
+	}
+	if (job.buf != NULL) {
+		secret_wipe_mem(job.buf, job.p.segment_size);
+	}
+	free(job.buf);
+	secret_wipe_mem(job.rel, sizeof(job.rel));
+	manifest_free(job.m);
+	secret_free(job.key);
+	return rc;
+}

@@ -1,0 +1,127 @@
+/*
+ * source_https.c: https://host[:port]/path, an HTTPS file server or an
+ * object store's public endpoint (source.h). http:// shares this code
+ * when the configuration trusts the network.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "http.h"
+#include "log.h"
+#include "source.h"
+
+struct https_state {
+	struct http_client *client;
+	char *base;	    /* no trailing '/' */
+	const char *scheme; /* "https" or "http", for the log */
+};
+
+/* Remembers whether a stop came from the sink, so only ours is logged. */
+struct https_relay {
+	source_sink_fn sink;
+	void *arg;
+	int sink_rc;
+};
+
+static void
+https_close(void *state)
+{
+	struct https_state *st = state;
+
+	if (st == NULL) {
+		return;
+	}
+	http_client_free(st->client);
+	free(st->base);
+	free(st);
+}
+
+static enum sp_err
+https_open(const char *url, const struct source_opts *opts, void **state)
+{
+	struct https_state *st = NULL;
+	struct http_opts ho;
+	size_t len;
+	enum sp_err rc = SP_E_INTERNAL;
+
+	memset(&ho, 0, sizeof(ho));
+	ho.ca_file = opts->ca_file;
+	ho.connect_timeout_ms = 10000;
+	ho.idle_timeout_s =
+	    opts->idle_timeout_s > 0 ? opts->idle_timeout_s : 30;
+	ho.allow_http = opts->allow_http;
+
+	st = calloc(1, sizeof(*st));
+	if (st == NULL) {
+		goto out;
+	}
+	st->base = strdup(url);
+	st->client = http_client_new(&ho);
+	if (st->base == NULL || st->client == NULL) {
+		goto out;
+	}
+	st->scheme = strncmp(url, "http://", 7) == 0 ? "http" : "https";
+	len = strlen(st->base);
+	while (len > 0 && st->base[len - 1] == '/') {
+		st->base[--len] = '\0';
+	}
+	*state = st;
+	st = NULL;
+	rc = SP_OK;
+out:
+	https_close(st);
+	return rc;
+}
+
+static int
+relay(void *arg, const void *buf, size_t len)
+{
+	struct https_relay *r = arg;
+
+	r->sink_rc = r->sink(r->arg, buf, len);
+	return r->sink_rc;
+}
+
+static int
+https_fetch(void *state, const char *name, uint64_t offset, uint64_t length,
+	    source_sink_fn sink, void *arg)
+{
+	struct https_state *st = state;
+	struct https_relay r = {sink, arg, SP_OK};
+	char errbuf[HTTP_ERRBUF] = "";
+	char *url = NULL;
+	size_t n;
+	int rc = SP_E_USAGE;
+
+	if (!source_name_valid(name)) {
+		goto out;
+	}
+
+	rc = SP_E_INTERNAL;
+	n = strlen(st->base) + 1 + strlen(name) + 1;
+	url = malloc(n);
+	if (url == NULL) {
+		goto out;
+	}
+	snprintf(url, n, "%s/%s", st->base, name);
+
+	rc = http_stream(st->client, url, NULL, offset, length, relay, &r,
+			 errbuf);
+	if (rc != SP_OK && r.sink_rc == SP_OK) {
+		log_event(LOG_ERR, "source.fetch.failed",
+			  rc == SP_E_NOTFOUND ? "source_not_found"
+					      : "source_transfer_failed",
+			  LOG_STR("scheme", st->scheme),
+			  LOG_STR("error", errbuf));
+	}
+out:
+	free(url);
+	return rc;
+}
+
+const struct source_ops source_https_ops = {
+    .scheme = "https",
+    .open = https_open,
+    .fetch = https_fetch,
+    .close = https_close,
+};
