@@ -48,6 +48,15 @@ json_prescan(const char *buf, size_t len)
 		if (in_str) {
 			if (esc) {
 				esc = 0;
+				/*
+				 * yajl decodes \u0000 into a NUL that would
+				 * silently cut the C string it hands us.
+				 */
+				if (c == 'u' && len - i > 4 &&
+				    memcmp(buf + i + 1, "0000", 4) == 0) {
+					rc = "\\u0000 escape in string";
+					goto out;
+				}
 			} else if (c == '\\') {
 				esc = 1;
 			} else if (c == '"') {
