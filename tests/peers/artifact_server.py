@@ -1,0 +1,214 @@
+#!/usr/bin/python3
+"""An HTTPS static file server over one directory, for sealed artifacts.
+
+GET and HEAD; a single byte range per request (RFC 9110 14: 206 with
+Content-Range, 416 with "bytes */size" when unsatisfiable; several ranges
+are answered with the whole file, which the RFC allows); 404 for anything
+missing or outside the directory. HTTP/1.1 keep-alive.
+
+Fault injection, each applies to every response body:
+  --truncate N      send at most N body bytes, then close the connection
+                    (headers still announce the full length)
+  --drop-after N    after N body bytes in total over the server's life,
+                    cut every response (the store "dies" mid-download)
+  --stall S         after the headers and the first body bytes, go silent
+                    for S seconds (an idle-timeout test), then close
+  --status PATH=CODE  answer CODE (e.g. 500, 503, 403) for that path
+
+Every request is logged as a JSON line: path, range, status, bytes sent.
+"""
+
+import argparse
+import http.server
+import os
+import re
+import sys
+import threading
+import time
+import urllib.parse
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import peerlib  # noqa: E402
+
+CHUNK = 64 * 1024
+MAX_PATH_BYTES = 4096
+RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+class State:
+    def __init__(self, args, log):
+        self.args = args
+        self.log = log
+        self.root = os.path.realpath(args.root)
+        self.lock = threading.Lock()
+        self.sent_total = 0
+        self.status_for = {}
+        for item in args.status or []:
+            path, _, code = item.rpartition("=")
+            self.status_for[path] = int(code)
+
+    def budget(self, want):
+        """How many of `want` bytes --drop-after still lets through."""
+        if self.args.drop_after is None:
+            return want
+        with self.lock:
+            left = max(self.args.drop_after - self.sent_total, 0)
+            take = min(want, left)
+            self.sent_total += take
+            return take
+
+
+def parse_range(header, size):
+    """(start, end) inclusive, None for "no usable range" (serve all),
+    or "unsatisfiable"."""
+    m = RANGE_RE.match(header.strip())
+    if not m:
+        return None          # several ranges or junk: ignore (RFC allows)
+    first, last = m.group(1), m.group(2)
+    if first == "" and last == "":
+        return None
+    if first == "":
+        n = int(last)
+        if n == 0 or size == 0:
+            return "unsatisfiable"
+        return (max(size - n, 0), size - 1)
+    start = int(first)
+    if start >= size:
+        return "unsatisfiable"
+    end = size - 1 if last == "" else min(int(last), size - 1)
+    if end < start:
+        return None          # invalid range: ignore the header
+    return (start, end)
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "artifact-server"
+    sys_version = ""
+    timeout = 30
+    state = None
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def handle(self):
+        if peerlib.handshake(self):
+            super().handle()
+
+    def do_HEAD(self):
+        self._serve()
+
+    def do_GET(self):
+        self._serve()
+
+    def _log(self, status, sent, rng=None):
+        self.state.log.write("artifact.request", method=self.command,
+                             path=self._path, status=status, sent=sent,
+                             range=rng)
+
+    def _plain(self, status, text, extra=None):
+        body = text.encode()
+        self.send_response(status)
+        for name, value in extra or []:
+            self.send_header(name, value)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+        self._log(status, 0, self.headers.get("Range"))
+
+    def _resolve(self):
+        """Absolute path inside the root, or None."""
+        rel = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
+        if len(rel) > MAX_PATH_BYTES or "\0" in rel:
+            return None
+        full = os.path.realpath(os.path.join(self.state.root,
+                                             rel.lstrip("/")))
+        if not full.startswith(self.state.root + os.sep):
+            return None
+        if not os.path.isfile(full):
+            return None
+        return full
+
+    def _serve(self):
+        self._path = urllib.parse.urlsplit(self.path).path
+        forced = self.state.status_for.get(self._path)
+        if forced:
+            self._plain(forced, "forced status\n")
+            return
+        full = self._resolve()
+        if full is None:
+            self._plain(404, "not found\n")
+            return
+        size = os.path.getsize(full)
+        rng_header = self.headers.get("Range")
+        rng = parse_range(rng_header, size) if rng_header else None
+        if rng == "unsatisfiable":
+            self._plain(416, "range not satisfiable\n",
+                        [("Content-Range", "bytes */%d" % size)])
+            return
+        start, end = rng if rng else (0, size - 1)
+        length = end - start + 1 if size else 0
+        self.send_response(206 if rng else 200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Accept-Ranges", "bytes")
+        self.send_header("Content-Length", str(length))
+        if rng:
+            self.send_header("Content-Range", "bytes %d-%d/%d" %
+                             (start, end, size))
+        self.end_headers()
+        sent = 0
+        if self.command != "HEAD":
+            sent = self._body(full, start, length)
+        self._log(206 if rng else 200, sent, rng_header)
+
+    def _body(self, full, start, length):
+        args = self.state.args
+        limit = length
+        if args.truncate is not None:
+            limit = min(limit, args.truncate)
+        sent = 0
+        with open(full, "rb") as f:
+            f.seek(start)
+            while sent < limit:
+                take = self.state.budget(min(CHUNK, limit - sent))
+                if take == 0:
+                    break
+                data = f.read(take)
+                if not data:
+                    break
+                self.wfile.write(data)
+                sent += len(data)
+                if args.stall:
+                    break        # one chunk, then go silent below
+        self.wfile.flush()
+        if args.stall:
+            time.sleep(args.stall)
+        if sent < length:
+            self.close_connection = True
+        return sent
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    peerlib.add_common_args(p)
+    p.add_argument("--root", required=True, help="directory to serve")
+    p.add_argument("--cert", help="TLS certificate chain (PEM); plain HTTP "
+                   "when absent")
+    p.add_argument("--key", help="TLS private key (PEM)")
+    p.add_argument("--truncate", type=int, metavar="BYTES")
+    p.add_argument("--drop-after", type=int, metavar="BYTES")
+    p.add_argument("--stall", type=float, metavar="SECONDS")
+    p.add_argument("--status", action="append", metavar="PATH=CODE")
+    args = p.parse_args()
+    if args.max_seconds <= 0:
+        p.error("--max-seconds must be positive")
+    log = peerlib.JsonLog(args.log)
+    Handler.state = State(args, log)
+    server = peerlib.make_server(Handler, args.port, args.cert, args.key)
+    return peerlib.serve(server, args, log, "artifact")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
