@@ -13,6 +13,7 @@ struct init_config {
 	char *kbs_url;		/* https://host:port, no trailing slash */
 	char *kbs_ca;		/* PEM bundle for the KBS, optional */
 	uint64_t kbs_timeout_s; /* per request, default 60 */
+	int kbs_insecure_http;	/* 1: allow an http:// kbs.url (dev only) */
 	char *key;		/* kbs:///repo/type/tag of the model key */
 	char *artifacts_source; /* https://... or file:///... base */
 	char *artifacts_ca;	/* PEM bundle for the store, optional */
@@ -22,6 +23,9 @@ struct init_config {
 	char *tls_key;		/* kbs:///... of the sidecar key, optional */
 	char *tls_dir;		/* where tls.crt / tls.key go */
 	char *log_level;	/* debug|info|warn|error */
+	char *tpm_tcti;		/* TCTI for tpm/az-* (device:/dev/tpmrm0) */
+	char *tpm_ak_handle;	/* persistent AK for tee tpm, as written */
+	uint32_t tpm_ak;	/* tpm_ak_handle parsed; 0: derive an AK */
 };
 
 /*

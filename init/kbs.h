@@ -25,6 +25,7 @@ struct kbs_opts {
 	const char *ca_file;	/* may be NULL */
 	long timeout_s;		/* per request */
 	const struct attest_provider *provider;
+	int allow_http;		/* 1: accept http:// (kbs.insecure_http) */
 };
 
 /*

@@ -1,0 +1,402 @@
+/*
+ * config.c: sealpod-init's configuration, loaded through common/conf.h
+ * and then checked as a whole: URL schemes, resource URIs, absolute
+ * paths, the TLS trio. Every problem is logged as its own config.invalid
+ * event before we fail, so one run shows the operator all of them.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "attest.h"
+#include "attest/attest_providers.h"
+#include "attest/tpm.h"
+#include "conf.h"
+#include "config.h"
+#include "kbs_wire.h"
+#include "log.h"
+
+#define CONFIG_TIMEOUT_DEFAULT 60
+#define CONFIG_TIMEOUT_MAX     600
+#define CONFIG_LINE_MAX	       1024
+#define CONFIG_NAMES_MAX       256
+#define CONFIG_WHAT_MAX	       256 /* the problem text of one line */
+
+#define CFG_OFF(f) offsetof(struct init_config, f)
+
+static const struct conf_key init_config_keys[] = {
+    {"tee", CONF_STR, CFG_OFF(tee), 1, 0, 0},
+    {"kbs.url", CONF_STR, CFG_OFF(kbs_url), 1, 0, 0},
+    {"kbs.ca", CONF_STR, CFG_OFF(kbs_ca), 0, 0, 0},
+    {"kbs.timeout_s", CONF_U64, CFG_OFF(kbs_timeout_s), 0, 1,
+     CONFIG_TIMEOUT_MAX},
+    {"kbs.insecure_http", CONF_BOOL, CFG_OFF(kbs_insecure_http), 0, 0, 0},
+    {"key", CONF_STR, CFG_OFF(key), 1, 0, 0},
+    {"artifacts.source", CONF_STR, CFG_OFF(artifacts_source), 1, 0, 0},
+    {"artifacts.ca", CONF_STR, CFG_OFF(artifacts_ca), 0, 0, 0},
+    {"artifacts.min_version", CONF_U64, CFG_OFF(min_version), 0, 0, 0},
+    {"target", CONF_STR, CFG_OFF(target), 1, 0, 0},
+    {"tls.cert", CONF_STR, CFG_OFF(tls_cert), 0, 0, 0},
+    {"tls.key", CONF_STR, CFG_OFF(tls_key), 0, 0, 0},
+    {"tls.dir", CONF_STR, CFG_OFF(tls_dir), 0, 0, 0},
+    {"log.level", CONF_STR, CFG_OFF(log_level), 0, 0, 0},
+    {"tpm.tcti", CONF_STR, CFG_OFF(tpm_tcti), 0, 0, 0},
+    {"tpm.ak_handle", CONF_STR, CFG_OFF(tpm_ak_handle), 0, 0, 0},
+    {NULL, CONF_STR, 0, 0, 0, 0},
+};
+
+/* The file being checked and how many problems it had. */
+struct config_check {
+	const char *file;
+	int problems;
+};
+
+/* Log "file: key: problem" as one config.invalid event. */
+static void __attribute__((format(printf, 3, 4)))
+problem(struct config_check *c, const char *key, const char *fmt, ...)
+{
+	char what[CONFIG_WHAT_MAX];
+	char line[CONFIG_LINE_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	snprintf(line, sizeof(line), "%s: %s: %s", c->file, key, what);
+	log_event(LOG_ERR, "config.invalid", "config_invalid",
+		  LOG_STR("problem", line));
+	c->problems++;
+}
+
+/* Log each line of conf_load's error list. */
+static void
+log_conf_errors(const char *errs)
+{
+	char line[CONFIG_LINE_MAX];
+	const char *p = errs;
+	size_t n;
+
+	while (p != NULL && *p != '\0') {
+		n = strcspn(p, "\n");
+		snprintf(line, sizeof(line), "%.*s", (int)n, p);
+		if (n > 0) {
+			log_event(LOG_ERR, "config.invalid", "config_invalid",
+				  LOG_STR("problem", line));
+		}
+		p += n;
+		if (*p == '\n') {
+			p++;
+		}
+	}
+}
+
+/* 1 when s holds a space, a control character or DEL. */
+static int
+has_blank(const char *s)
+{
+	int rc = 0;
+
+	for (; *s != '\0' && !rc; s++) {
+		rc = (unsigned char)*s <= 0x20 || (unsigned char)*s == 0x7f;
+	}
+	return rc;
+}
+
+/*
+ * The host part of a URL after "scheme://": present, no user:password@
+ * (credentials do not belong in a config that is logged and mounted).
+ */
+static const char *
+authority_problem(const char *rest)
+{
+	size_t n = strcspn(rest, "/");
+	const char *why = NULL;
+
+	if (n == 0) {
+		why = "has no host";
+	} else if (memchr(rest, '@', n) != NULL) {
+		why = "must not carry credentials";
+	}
+	return why;
+}
+
+/* An http(s) URL without query, fragment or blanks. */
+static const char *
+url_problem(const char *url, int allow_http)
+{
+	const char *rest = NULL;
+	const char *why;
+
+	if (strncmp(url, "https://", 8) == 0) {
+		rest = url + 8;
+	} else if (allow_http && strncmp(url, "http://", 7) == 0) {
+		rest = url + 7;
+	}
+
+	if (rest == NULL) {
+		why = allow_http ? "must start with https:// or http://"
+				 : "must start with https:// (http:// "
+				   "needs kbs.insecure_http: true)";
+	} else if (has_blank(url) || strpbrk(url, "?#") != NULL) {
+		why = "must not contain blanks, a query or a fragment";
+	} else {
+		why = authority_problem(rest);
+	}
+	return why;
+}
+
+/* Absolute, no "." or ".." components, no blanks. */
+static const char *
+path_problem(const char *p)
+{
+	size_t n = strlen(p);
+	const char *why = NULL;
+
+	if (p[0] != '/') {
+		why = "must be an absolute path";
+	} else if (has_blank(p) || strstr(p, "/../") != NULL ||
+		   strstr(p, "/./") != NULL ||
+		   (n >= 3 && strcmp(p + n - 3, "/..") == 0) ||
+		   (n >= 2 && strcmp(p + n - 2, "/.") == 0)) {
+		why = "must be a plain absolute path (no blanks, . or ..)";
+	}
+	return why;
+}
+
+/* 1 when path is dir or below it (both plain absolute paths). */
+static int
+path_within(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	return strncmp(path, dir, n) == 0 &&
+	       (path[n] == '\0' || path[n] == '/');
+}
+
+/* Drop trailing slashes (but keep "/"), so we can append paths. */
+static void
+strip_slashes(char *s)
+{
+	size_t n = strlen(s);
+
+	while (n > 1 && s[n - 1] == '/') {
+		s[--n] = '\0';
+	}
+}
+
+/* A PEM bundle the KBS or store client will read. */
+static void
+check_ca(struct config_check *c, const char *key, const char *path)
+{
+	const char *why;
+	struct stat st;
+
+	if (path == NULL) {
+		goto out;
+	}
+	why = path_problem(path);
+	if (why != NULL) {
+		problem(c, key, "%s", why);
+	} else if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
+		problem(c, key, "is not a readable regular file");
+	}
+out:
+	return;
+}
+
+static void
+check_kbs(struct config_check *c, struct init_config *cfg)
+{
+	char names[CONFIG_NAMES_MAX];
+	const char *why;
+
+	if (attest_find(cfg->tee) == NULL &&
+	    (cfg->tee == NULL || strcmp(cfg->tee, ATTEST_TEE_AUTO) != 0)) {
+		attest_list(names, sizeof(names));
+		problem(c, "tee", "unsupported TEE (supported: %s, auto)",
+			names);
+	}
+	why = url_problem(cfg->kbs_url, cfg->kbs_insecure_http);
+	if (why != NULL) {
+		problem(c, "kbs.url", "%s", why);
+	} else {
+		strip_slashes(cfg->kbs_url);
+	}
+	check_ca(c, "kbs.ca", cfg->kbs_ca);
+}
+
+/* A kbs:///repo/type/tag URI the resource plugin will accept. */
+static void
+check_resource(struct config_check *c, const char *key, const char *uri)
+{
+	char path[KBS_RESOURCE_PATH_MAX];
+
+	if (kbs_wire_resource_path(uri, path, sizeof(path)) != SP_OK) {
+		problem(c, key,
+			"must be kbs:///repo/type/tag (three segments of "
+			"[A-Za-z0-9_.-], not starting with '.')");
+	}
+}
+
+static void
+check_artifacts(struct config_check *c, struct init_config *cfg)
+{
+	char *src = cfg->artifacts_source;
+	const char *why = NULL;
+
+	if (strncmp(src, "file://", 7) == 0) {
+		why = path_problem(src + 7);
+	} else if (strncmp(src, "https://", 8) == 0) {
+		why = url_problem(src, 0);
+	} else {
+		why = "must start with https:// or file:///";
+	}
+	if (why != NULL) {
+		problem(c, "artifacts.source", "%s", why);
+	} else {
+		strip_slashes(src);
+	}
+	check_ca(c, "artifacts.ca", cfg->artifacts_ca);
+}
+
+static void
+check_target(struct config_check *c, struct init_config *cfg)
+{
+	const char *why = path_problem(cfg->target);
+
+	if (why == NULL && strspn(cfg->target, "/") == strlen(cfg->target)) {
+		why = "must not be the root directory";
+	}
+	if (why != NULL) {
+		problem(c, "target", "%s", why);
+	} else {
+		strip_slashes(cfg->target);
+	}
+}
+
+static void
+check_tls(struct config_check *c, struct init_config *cfg)
+{
+	const char *why;
+	int set;
+
+	set = (cfg->tls_cert != NULL) + (cfg->tls_key != NULL) +
+	      (cfg->tls_dir != NULL);
+	if (set == 0) {
+		goto out;
+	}
+	if (set != 3) {
+		problem(c, "tls",
+			"set all of tls.cert, tls.key and tls.dir, "
+			"or none");
+		goto out;
+	}
+
+	check_resource(c, "tls.cert", cfg->tls_cert);
+	check_resource(c, "tls.key", cfg->tls_key);
+	why = path_problem(cfg->tls_dir);
+	if (why != NULL) {
+		problem(c, "tls.dir", "%s", why);
+		goto out;
+	}
+	strip_slashes(cfg->tls_dir);
+	if (path_within(cfg->tls_dir, cfg->target)) {
+		/* unseal refuses a target holding files it did not write. */
+		problem(c, "tls.dir", "must not be target or inside it");
+	}
+out:
+	return;
+}
+
+static void
+check_log(struct config_check *c, struct init_config *cfg)
+{
+	enum log_level level;
+
+	if (cfg->log_level != NULL &&
+	    log_level_parse(cfg->log_level, &level) != 0) {
+		problem(c, "log.level", "must be debug, info, warn or error");
+	}
+}
+
+/* The TPM access of the tpm and az-* providers. */
+static void
+check_tpm(struct config_check *c, struct init_config *cfg)
+{
+	if (cfg->tpm_tcti != NULL && tpm_tcti_check(cfg->tpm_tcti) != 0) {
+		problem(c, "tpm.tcti",
+			"must be a TCTI like device:/dev/tpmrm0 or "
+			"swtpm:host=127.0.0.1,port=2321");
+	}
+	if (cfg->tpm_ak_handle != NULL &&
+	    tpm_parse_handle(cfg->tpm_ak_handle, &cfg->tpm_ak) != 0) {
+		problem(c, "tpm.ak_handle",
+			"must be a persistent handle, 0x81000000-0x81FFFFFF");
+	}
+}
+
+/* Every rule conf_load cannot express; all problems are logged. */
+static enum sp_err
+config_validate(const char *path, struct init_config *cfg)
+{
+	struct config_check c = {.file = path, .problems = 0};
+
+	check_kbs(&c, cfg);
+	check_resource(&c, "key", cfg->key);
+	check_artifacts(&c, cfg);
+	check_target(&c, cfg);
+	check_tls(&c, cfg);
+	check_log(&c, cfg);
+	check_tpm(&c, cfg);
+	if (c.problems == 0 && cfg->kbs_insecure_http &&
+	    strncmp(cfg->kbs_url, "http://", 7) == 0) {
+		log_event(LOG_WARN, "config.kbs.insecure_http", NULL);
+	}
+	return c.problems == 0 ? SP_OK : SP_E_USAGE;
+}
+
+enum sp_err
+init_config_load(const char *path, struct init_config *cfg)
+{
+	enum sp_err rc = SP_E_USAGE;
+	struct config_check c = {.file = path, .problems = 0};
+	char *errs = NULL;
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->kbs_timeout_s = CONFIG_TIMEOUT_DEFAULT;
+	if (path == NULL || path[0] == '\0') {
+		c.file = "(none)";
+		problem(&c, "config", "no configuration file given");
+		goto out;
+	}
+
+	rc = conf_load(path, init_config_keys, cfg, &errs);
+	if (rc != SP_OK) {
+		if (errs != NULL) {
+			log_conf_errors(errs);
+		} else {
+			problem(&c, "config",
+				rc == SP_E_NOTFOUND ? "file not found"
+						    : "cannot be read");
+		}
+		/* A missing or unreadable file is a usage error too. */
+		rc = rc == SP_E_INTERNAL ? SP_E_INTERNAL : SP_E_USAGE;
+		goto out;
+	}
+	rc = config_validate(path, cfg);
+out:
+	free(errs);
+	return rc;
+}
+
+void
+init_config_free(struct init_config *cfg)
+{
+	if (cfg != NULL) {
+		conf_free(init_config_keys, cfg);
+		memset(cfg, 0, sizeof(*cfg));
+	}
+}

@@ -1,0 +1,42 @@
+/*
+ * exitcode.c: error category to sealpod-init exit status.
+ */
+#include "exitcode.h"
+
+int
+exitcode_for(enum sp_err e)
+{
+	int rc = EXIT_INTERNAL;
+
+	switch (e) {
+	case SP_OK:
+		rc = 0;
+		break;
+	case SP_E_USAGE:
+		rc = EXIT_USAGE;
+		break;
+	case SP_E_ATTEST:
+		rc = EXIT_ATTEST;
+		break;
+	case SP_E_POLICY:
+		rc = EXIT_POLICY;
+		break;
+	case SP_E_NOTFOUND:
+		rc = EXIT_NOTFOUND;
+		break;
+	case SP_E_FETCH:
+		rc = EXIT_FETCH;
+		break;
+	case SP_E_INTEGRITY:
+		rc = EXIT_INTEGRITY;
+		break;
+	case SP_E_TARGET:
+		rc = EXIT_TARGET;
+		break;
+	case SP_E_PROTOCOL:
+	case SP_E_INTERNAL:
+		rc = EXIT_INTERNAL;
+		break;
+	}
+	return rc;
+}

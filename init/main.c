@@ -1,0 +1,687 @@
+/*
+ * main.c: sealpod-init, the init container. It only sequences steps that
+ * live in their own modules:
+ *
+ *   run:  config → attest (kbs) → model key → TLS material → unseal →
+ *         one final event, exit code of the error category;
+ *   seal: the model owner's command (seal.c).
+ *
+ * Key material stays in struct secret, is freed the moment the next step
+ * has it, and on any failure what this run wrote is removed.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <linux/magic.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "attest.h"
+#include "attest/attest_providers.h"
+#include "config.h"
+#include "evidence_cmd.h"
+#include "exitcode.h"
+#include "http.h"
+#include "kbs.h"
+#include "log.h"
+#include "seal.h"
+#include "unseal.h"
+#include "util.h"
+
+#define INIT_COMPONENT	      "sealpod-init"
+#define INIT_MODEL_KEY_LEN    32   /* AES-256 (docs/sealed-format.md) */
+#define INIT_KEY_RESOURCE_MAX 4096 /* refuse anything much larger */
+#define INIT_TLS_RESOURCE_MAX SECRET_MAX
+#define INIT_TLS_CERT_NAME    "tls.crt"
+#define INIT_TLS_KEY_NAME     "tls.key"
+#define INIT_TLS_CERT_MODE    0644
+#define INIT_TLS_KEY_MODE     0600
+#define INIT_PATH_MAX	      4096
+/*
+ * OpenSSL's locked heap, for the ephemeral ECDH key and the TLS
+ * handshakes' own keys. XXX: sized by experiment, not by bound; it
+ * counts against RLIMIT_MEMLOCK together with every struct secret.
+ */
+#define INIT_SECURE_HEAP_SIZE	  (32 * 1024)
+#define INIT_SECURE_HEAP_MIN	  16
+#define INIT_SEAL_VERSION_DEFAULT 1
+#define INIT_SEAL_SEGMENT_DEFAULT (1024 * 1024)
+#define INIT_SEAL_SEGMENT_MAX	  (64ULL * 1024 * 1024)
+#define INIT_NAMES_MAX		  256
+
+/* What one `run` holds, so a single cleanup path can release it. */
+struct run_state {
+	struct init_config cfg;
+	int cfg_ok;
+	struct kbs_session *kbs;
+	struct secret *model_key;
+	char tls_crt[INIT_PATH_MAX];
+	char tls_key[INIT_PATH_MAX];
+	int tls_written;
+	struct unseal_result res;
+	const char *step;
+};
+
+static void
+help_intro(void)
+{
+	printf(
+	    "NAME\n"
+	    "    sealpod-init - attest, receive the model key, and unseal a\n"
+	    "    model into tmpfs; or seal a model directory\n"
+	    "\n"
+	    "SYNOPSIS\n"
+	    "    sealpod-init run [--config FILE]\n"
+	    "    sealpod-init seal --key KEYFILE --in DIR --out DIR\n"
+	    "                      [--version N] [--segment-size N]\n"
+	    "    sealpod-init evidence --tee T [--report-data HEX] "
+	    "[--root DIR]\n"
+	    "    sealpod-init help | --help\n"
+	    "    sealpod-init --version\n"
+	    "\n"
+	    "DESCRIPTION\n"
+	    "    sealpod-init runs as the init container of a confidential\n"
+	    "    pod. It proves the pod's TEE to a Trustee key broker (KBS\n"
+	    "    protocol 0.4.0), receives the model key and optionally the\n"
+	    "    sidecar's TLS certificate and key, then fetches the sealed\n"
+	    "    model, verifies and decrypts it segment by segment into a\n"
+	    "    tmpfs directory, and writes a ready marker last. On any\n"
+	    "    failure it removes what it wrote, wipes key material, logs\n"
+	    "    one event with a reason and exits with the code of the\n"
+	    "    failure's category. Logs are JSON lines on stderr.\n"
+	    "\n"
+	    "COMMANDS\n"
+	    "    run     Attest, fetch keys and unseal, as configured.\n"
+	    "    seal    Seal every regular file under --in into --out\n"
+	    "            (manifest.sealed and blobs/), creating KEYFILE (32\n"
+	    "            random bytes, mode 0600) when it does not exist.\n"
+	    "    evidence\n"
+	    "            Print the evidence JSON provider T (or auto)\n"
+	    "            would send for report data HEX (default 48 zero\n"
+	    "            bytes), reading the platform under DIR (/).\n"
+	    "    help    Show this text.\n"
+	    "\n"
+	    "OPTIONS\n"
+	    "    -c, --config FILE    YAML configuration for run; default\n"
+	    "                         $SEALPOD_CONFIG.\n"
+	    "    -k, --key KEYFILE    Model key file for seal.\n"
+	    "    -i, --in DIR         Plaintext model directory for seal.\n"
+	    "    -o, --out DIR        Output directory for seal.\n"
+	    "    -n, --version N      Manifest version (default 1); run\n"
+	    "                         refuses versions below\n"
+	    "                         artifacts.min_version.\n"
+	    "    -s, --segment-size N Ciphertext segment bytes (default\n"
+	    "                         1048576).\n"
+	    "    -t, --tee T          Provider for evidence, or auto.\n"
+	    "    -r, --report-data HEX\n"
+	    "                         Report data for evidence, 1-64\n"
+	    "                         bytes.\n"
+	    "    -R, --root DIR       Platform root for evidence (/).\n"
+	    "    -h, --help           Show this text.\n"
+	    "    --version            Print the version (top level only).\n"
+	    "\n");
+}
+
+static void
+help_config(void)
+{
+	char names[INIT_NAMES_MAX];
+
+	attest_list(names, sizeof(names));
+	printf(
+	    "CONFIGURATION\n"
+	    "    tee                    Evidence provider (required): %s,\n"
+	    "                           or auto to detect the platform.\n"
+	    "    kbs.url                KBS base URL, https:// (required).\n"
+	    "    kbs.insecure_http      true allows an http:// kbs.url;\n"
+	    "                           development only (default false).\n"
+	    "    kbs.ca                 PEM CA bundle for the KBS.\n"
+	    "    kbs.timeout_s          Per-request timeout, 1-600 (60).\n"
+	    "    key                    kbs:///repo/type/tag of the 32-byte\n"
+	    "                           model key (required).\n"
+	    "    artifacts.source       https://... or file:///... holding\n"
+	    "                           manifest.sealed and blobs/\n"
+	    "                           (required).\n"
+	    "    artifacts.ca           PEM CA bundle for the store.\n"
+	    "    artifacts.min_version  Lowest manifest version accepted\n"
+	    "                           (default 0).\n"
+	    "    target                 Absolute tmpfs/ramfs directory for\n"
+	    "                           the plaintext (required).\n"
+	    "    tls.cert, tls.key      kbs:/// URIs of the sidecar's\n"
+	    "                           certificate chain and private key.\n"
+	    "    tls.dir                tmpfs/ramfs directory "
+	    "where " INIT_TLS_CERT_NAME " (0644)\n"
+	    "                           and " INIT_TLS_KEY_NAME
+	    " (0600) are written; not inside\n"
+	    "                           target. The three tls keys go\n"
+	    "                           together.\n"
+	    "    log.level              debug, info, warn or error (info).\n"
+	    "\n",
+	    names);
+}
+
+static void
+help_exit(void)
+{
+	printf("EXIT STATUS\n"
+	       "    0   success\n"
+	       "    %-3d bad command line or configuration\n"
+	       "    %-3d evidence could not be produced or was refused\n"
+	       "    %-3d the KBS policy denied the key\n"
+	       "    %-3d key resource or artifact missing\n"
+	       "    %-3d KBS or artifact store unreachable or failing\n"
+	       "    %-3d authentication, digest, size or version check failed\n"
+	       "    %-3d target not tmpfs/ramfs, or not enough room\n"
+	       "    %-3d internal error, or a peer broke the protocol\n"
+	       "\n",
+	       EXIT_USAGE, EXIT_ATTEST, EXIT_POLICY, EXIT_NOTFOUND, EXIT_FETCH,
+	       EXIT_INTEGRITY, EXIT_TARGET, EXIT_INTERNAL);
+}
+
+static void
+help_files(void)
+{
+	printf(
+	    "FILES\n"
+	    "    <target>/" UNSEAL_READY_NAME
+	    "      written last; the sidecar's readiness\n"
+	    "    <tls.dir>/" INIT_TLS_CERT_NAME ", <tls.dir>/" INIT_TLS_KEY_NAME
+	    "\n"
+	    "                                 the sidecar's chain and key,\n"
+	    "                                 written before the model\n"
+	    "\n"
+	    "ENVIRONMENT\n"
+	    "    SEALPOD_CONFIG         configuration file when --config is\n"
+	    "                           not given.\n"
+	    "\n"
+	    "EXAMPLES\n"
+	    "    sealpod-init seal --key model.key --in ./model --out "
+	    "./sealed --version 3\n"
+	    "    sealpod-init run --config /etc/sealpod/init.yaml\n");
+}
+
+/* The man-style page for --help (stdout, so it can be paged). */
+static void
+print_help(void)
+{
+	help_intro();
+	help_config();
+	help_exit();
+	help_files();
+}
+
+/* A command-line problem: one event, a hint, exit code EXIT_USAGE. */
+static int
+usage_error(const char *problem, const char *arg)
+{
+	log_event(LOG_ERR, "init.usage.invalid", "usage",
+		  LOG_STR("problem", problem), LOG_STR("argument", arg));
+	fprintf(stderr, "Try '" INIT_COMPONENT " --help'.\n");
+	return EXIT_USAGE;
+}
+
+/* No core dumps and no ptrace by peers: this process holds keys. */
+static void
+harden(void)
+{
+	struct rlimit rl = {0, 0};
+
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+		log_event(LOG_WARN, "init.harden.failed", "dumpable",
+			  LOG_ERRNO(errno));
+	}
+	if (setrlimit(RLIMIT_CORE, &rl) != 0) {
+		log_event(LOG_WARN, "init.harden.failed", "rlimit_core",
+			  LOG_ERRNO(errno));
+	}
+}
+
+/* 1 when path is a directory on a memory filesystem (tmpfs, ramfs). */
+static int
+on_memory_fs(const char *path)
+{
+	struct statfs sfs;
+	struct stat sb;
+	int rc = 0;
+
+	if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode) &&
+	    statfs(path, &sfs) == 0) {
+		rc = sfs.f_type == TMPFS_MAGIC || sfs.f_type == RAMFS_MAGIC;
+	}
+	return rc;
+}
+
+/*
+ * Before any key is asked for: the plaintext and the TLS private key may
+ * only ever land in memory, so a target or tls.dir on disk is refused
+ * up front. unseal_run() checks the target again, with the room it needs.
+ */
+static enum sp_err
+run_preflight(const struct run_state *st)
+{
+	enum sp_err rc = SP_E_TARGET;
+
+	if (!on_memory_fs(st->cfg.target)) {
+		log_event(LOG_ERR, "init.target.invalid",
+			  "target_not_tmpfs_dir");
+		goto out;
+	}
+	if (st->cfg.tls_dir != NULL && !on_memory_fs(st->cfg.tls_dir)) {
+		log_event(LOG_ERR, "init.target.invalid",
+			  "tls_dir_not_tmpfs_dir");
+		goto out;
+	}
+	rc = SP_OK;
+out:
+	return rc;
+}
+
+/* The KBS handshake with the configured provider. */
+static enum sp_err
+run_attest(struct run_state *st)
+{
+	struct kbs_opts ko;
+	enum sp_err rc = SP_OK;
+
+	memset(&ko, 0, sizeof(ko));
+	ko.url = st->cfg.kbs_url;
+	ko.ca_file = st->cfg.kbs_ca;
+	ko.timeout_s = (long)st->cfg.kbs_timeout_s;
+	ko.provider = attest_find(st->cfg.tee);
+	ko.allow_http = st->cfg.kbs_insecure_http;
+	if (strcmp(st->cfg.tee, ATTEST_TEE_AUTO) == 0) {
+		rc = attest_detect("", &ko.provider);
+	}
+	if (rc == SP_OK) {
+		rc = kbs_attest(&ko, &st->kbs);
+	}
+	return rc;
+}
+
+/* The model key: exactly one AES-256 key. */
+static enum sp_err
+run_model_key(struct run_state *st)
+{
+	enum sp_err rc;
+
+	rc = kbs_get_resource(st->kbs, st->cfg.key, INIT_KEY_RESOURCE_MAX,
+			      &st->model_key);
+	if (rc != SP_OK) {
+		goto out;
+	}
+	if (st->model_key->len != INIT_MODEL_KEY_LEN) {
+		log_event(LOG_ERR, "init.key.invalid", "model_key_bad_length",
+			  LOG_U64("bytes", st->model_key->len));
+		rc = SP_E_INTEGRITY;
+	}
+out:
+	return rc;
+}
+
+/* dir + "/" + name into out; SP_E_USAGE when it does not fit. */
+static enum sp_err
+join_path(char *out, size_t cap, const char *dir, const char *name)
+{
+	int n = snprintf(out, cap, "%s/%s", dir, name);
+
+	return n > 0 && (size_t)n < cap ? SP_OK : SP_E_USAGE;
+}
+
+/* Fetch one TLS resource and write it atomically with mode. */
+static enum sp_err
+tls_one(struct run_state *st, const char *uri, const char *path, unsigned mode)
+{
+	struct secret *res = NULL;
+	enum sp_err rc;
+
+	rc = kbs_get_resource(st->kbs, uri, INIT_TLS_RESOURCE_MAX, &res);
+	if (rc != SP_OK) {
+		goto out;
+	}
+	if (res->len == 0) {
+		log_event(LOG_ERR, "init.tls.invalid", "tls_resource_empty");
+		rc = SP_E_INTEGRITY;
+		goto out;
+	}
+
+	st->tls_written = 1;
+	rc = file_write_atomic(path, res->data, res->len, mode);
+	if (rc != SP_OK) {
+		log_event(LOG_ERR, "init.tls.failed", "tls_write_failed",
+			  LOG_STR("path", path));
+	}
+out:
+	secret_free(res);
+	return rc;
+}
+
+/* Certificate chain (0644) and private key (0600) for the sidecar. */
+static enum sp_err
+run_tls(struct run_state *st)
+{
+	enum sp_err rc = SP_OK;
+
+	if (st->cfg.tls_dir == NULL) {
+		goto out;
+	}
+	rc = join_path(st->tls_crt, sizeof(st->tls_crt), st->cfg.tls_dir,
+		       INIT_TLS_CERT_NAME);
+	if (rc == SP_OK) {
+		rc = join_path(st->tls_key, sizeof(st->tls_key),
+			       st->cfg.tls_dir, INIT_TLS_KEY_NAME);
+	}
+	if (rc != SP_OK) {
+		goto out;
+	}
+
+	rc = tls_one(st, st->cfg.tls_cert, st->tls_crt, INIT_TLS_CERT_MODE);
+	if (rc != SP_OK) {
+		goto out;
+	}
+	rc = tls_one(st, st->cfg.tls_key, st->tls_key, INIT_TLS_KEY_MODE);
+	if (rc == SP_OK) {
+		log_event(LOG_INFO, "init.tls.written", NULL,
+			  LOG_STR("dir", st->cfg.tls_dir));
+	}
+out:
+	return rc;
+}
+
+static enum sp_err
+run_unseal(struct run_state *st)
+{
+	struct unseal_opts uo;
+
+	memset(&uo, 0, sizeof(uo));
+	uo.source = st->cfg.artifacts_source;
+	uo.ca_file = st->cfg.artifacts_ca;
+	uo.min_version = st->cfg.min_version;
+	uo.target = st->cfg.target;
+	return unseal_run(&uo, st->model_key, &st->res);
+}
+
+/* Process-wide set-up once the configuration is known. */
+static enum sp_err
+run_setup(struct run_state *st)
+{
+	enum sp_err rc = SP_E_INTERNAL;
+	enum log_level level;
+
+	if (st->cfg.log_level != NULL &&
+	    log_level_parse(st->cfg.log_level, &level) == 0) {
+		log_set_level(level);
+	}
+	/* Fail closed, as secret_new does, if keys cannot be locked. */
+	if (CRYPTO_secure_malloc_init(INIT_SECURE_HEAP_SIZE,
+				      INIT_SECURE_HEAP_MIN) != 1) {
+		log_event(LOG_ERR, "init.setup.failed",
+			  "secure_heap_unavailable");
+		goto out;
+	}
+	rc = http_global_init();
+out:
+	return rc;
+}
+
+/* Undo this run's output after a failure; the target only when valid. */
+static void
+run_cleanup(struct run_state *st)
+{
+	if (st->cfg_ok) {
+		unseal_clean(st->cfg.target);
+	}
+	if (st->tls_written) {
+		(void)unlink(st->tls_crt);
+		(void)unlink(st->tls_key);
+	}
+}
+
+/* The steps in order; st->step names the one that failed. */
+static enum sp_err
+run_steps(struct run_state *st, const char *config)
+{
+	enum sp_err rc;
+
+	st->step = "config";
+	rc = init_config_load(config, &st->cfg);
+	if (rc != SP_OK) {
+		goto out;
+	}
+	st->cfg_ok = 1;
+	st->step = "setup";
+	rc = run_setup(st);
+	if (rc != SP_OK) {
+		goto out;
+	}
+
+	st->step = "preflight";
+	rc = run_preflight(st);
+	if (rc != SP_OK) {
+		goto out;
+	}
+	st->step = "attest";
+	rc = run_attest(st);
+	if (rc != SP_OK) {
+		goto out;
+	}
+	st->step = "key";
+	rc = run_model_key(st);
+	if (rc != SP_OK) {
+		goto out;
+	}
+	st->step = "tls";
+	rc = run_tls(st);
+	if (rc != SP_OK) {
+		goto out;
+	}
+
+	/* The ECDH key has done its work; drop it before the long part. */
+	kbs_session_free(st->kbs);
+	st->kbs = NULL;
+	st->step = "unseal";
+	rc = run_unseal(st);
+out:
+	return rc;
+}
+
+/* Parse run's options; *config keeps $SEALPOD_CONFIG unless given. */
+static int
+run_options(int argc, char **argv, const char **config)
+{
+	static const struct option longopts[] = {
+	    {"config", required_argument, NULL, 'c'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	int rc = 0;
+	int c;
+
+	for (;;) {
+		c = getopt_long(argc, argv, "c:h", longopts, NULL);
+		if (c == -1) {
+			break;
+		}
+		if (c == 'c') {
+			*config = optarg;
+		} else if (c == 'h') {
+			print_help();
+			rc = -1;
+			goto out;
+		} else {
+			rc = usage_error("unknown option or missing value",
+					 argv[optind - 1]);
+			goto out;
+		}
+	}
+	if (optind != argc) {
+		rc = usage_error("unexpected argument", argv[optind]);
+	}
+out:
+	return rc;
+}
+
+static int
+cmd_run(int argc, char **argv)
+{
+	const char *config = getenv("SEALPOD_CONFIG");
+	struct run_state st;
+	enum sp_err rc;
+	int ec;
+
+	memset(&st, 0, sizeof(st));
+	ec = run_options(argc, argv, &config);
+	if (ec != 0) {
+		goto out;
+	}
+
+	rc = run_steps(&st, config);
+	if (rc != SP_OK) {
+		run_cleanup(&st);
+		log_event(LOG_ERR, "init.failed", sp_err_name(rc),
+			  LOG_STR("step", st.step),
+			  LOG_I64("exit_code", exitcode_for(rc)));
+	} else {
+		log_event(LOG_INFO, "init.done", NULL,
+			  LOG_U64("version", st.res.version),
+			  LOG_U64("files", st.res.files),
+			  LOG_U64("bytes", st.res.bytes));
+	}
+	ec = exitcode_for(rc);
+out:
+	secret_free(st.model_key);
+	kbs_session_free(st.kbs);
+	init_config_free(&st.cfg);
+	return ec < 0 ? 0 : ec;
+}
+
+/* One seal option into so; returns 0, -1 for help, or an exit code. */
+static int
+seal_option(int c, const char *arg, struct seal_opts *so)
+{
+	int rc = 0;
+
+	if (c == 'k') {
+		so->key_file = arg;
+	} else if (c == 'i') {
+		so->in_dir = arg;
+	} else if (c == 'o') {
+		so->out_dir = arg;
+	} else if (c == 'n') {
+		if (parse_u64(arg, 1, UINT64_MAX, &so->version) != 0) {
+			rc = usage_error("--version needs a number >= 1", arg);
+		}
+	} else if (c == 's') {
+		if (parse_u64(arg, 1, INIT_SEAL_SEGMENT_MAX,
+			      &so->segment_size) != 0) {
+			rc = usage_error("--segment-size out of range", arg);
+		}
+	} else if (c == 'h') {
+		print_help();
+		rc = -1;
+	} else {
+		rc = usage_error("unknown option or missing value", "");
+	}
+	return rc;
+}
+
+/* Parse seal's options into so; returns 0, -1 for help, or exit code. */
+static int
+seal_options(int argc, char **argv, struct seal_opts *so)
+{
+	static const struct option longopts[] = {
+	    {"key", required_argument, NULL, 'k'},
+	    {"in", required_argument, NULL, 'i'},
+	    {"out", required_argument, NULL, 'o'},
+	    {"version", required_argument, NULL, 'n'},
+	    {"segment-size", required_argument, NULL, 's'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	int rc = 0;
+	int c;
+
+	for (;;) {
+		c = getopt_long(argc, argv, "k:i:o:n:s:h", longopts, NULL);
+		if (c == -1) {
+			break;
+		}
+		rc = seal_option(c, optarg, so);
+		if (rc != 0) {
+			goto out;
+		}
+	}
+	if (optind != argc) {
+		rc = usage_error("unexpected argument", argv[optind]);
+	} else if (so->key_file == NULL || so->in_dir == NULL ||
+		   so->out_dir == NULL) {
+		rc = usage_error("seal needs --key, --in and --out", "");
+	}
+out:
+	return rc;
+}
+
+static int
+cmd_seal(int argc, char **argv)
+{
+	struct seal_opts so;
+	enum sp_err rc;
+	int ec;
+
+	memset(&so, 0, sizeof(so));
+	so.version = INIT_SEAL_VERSION_DEFAULT;
+	so.segment_size = INIT_SEAL_SEGMENT_DEFAULT;
+	ec = seal_options(argc, argv, &so);
+	if (ec != 0) {
+		goto out;
+	}
+
+	rc = seal_run(&so);
+	if (rc != SP_OK) {
+		log_event(LOG_ERR, "seal.failed", sp_err_name(rc),
+			  LOG_I64("exit_code", exitcode_for(rc)));
+	} else {
+		log_event(LOG_INFO, "seal.done", NULL,
+			  LOG_U64("version", so.version));
+	}
+	ec = exitcode_for(rc);
+out:
+	return ec < 0 ? 0 : ec;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *cmd = argc > 1 ? argv[1] : "";
+	int ec = EXIT_USAGE;
+
+	log_init(INIT_COMPONENT, NULL);
+	harden();
+	opterr = 0;
+
+	if (strcmp(cmd, "run") == 0) {
+		ec = cmd_run(argc - 1, argv + 1);
+	} else if (strcmp(cmd, "seal") == 0) {
+		ec = cmd_seal(argc - 1, argv + 1);
+	} else if (strcmp(cmd, "evidence") == 0) {
+		ec = evidence_cmd(argc - 1, argv + 1);
+	} else if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 ||
+		   strcmp(cmd, "-h") == 0) {
+		print_help();
+		ec = 0;
+	} else if (strcmp(cmd, "--version") == 0) {
+		printf(INIT_COMPONENT " " SEALPOD_VERSION "\n");
+		ec = 0;
+	} else {
+		ec = usage_error(cmd[0] == '\0' ? "no command given"
+						: "unknown command",
+				 cmd);
+	}
+	return ec;
+}
