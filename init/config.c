@@ -18,6 +18,7 @@
 #include "config.h"
 #include "kbs_wire.h"
 #include "log.h"
+#include "util.h"
 
 #define CONFIG_TIMEOUT_DEFAULT 60
 #define CONFIG_TIMEOUT_MAX     600
@@ -38,6 +39,11 @@ static const struct conf_key init_config_keys[] = {
     {"artifacts.source", CONF_STR, CFG_OFF(artifacts_source), 1, 0, 0},
     {"artifacts.ca", CONF_STR, CFG_OFF(artifacts_ca), 0, 0, 0},
     {"artifacts.min_version", CONF_U64, CFG_OFF(min_version), 0, 0, 0},
+    {"artifacts.s3.region", CONF_STR, CFG_OFF(s3_region), 0, 0, 0},
+    {"artifacts.s3.endpoint", CONF_STR, CFG_OFF(s3_endpoint), 0, 0, 0},
+    {"artifacts.s3.path_style", CONF_BOOL, CFG_OFF(s3_path_style), 0, 0, 0},
+    {"artifacts.s3.sts_endpoint", CONF_STR, CFG_OFF(s3_sts_endpoint), 0, 0, 0},
+    {"artifacts.oci.auth_file", CONF_STR, CFG_OFF(oci_auth_file), 0, 0, 0},
     {"target", CONF_STR, CFG_OFF(target), 1, 0, 0},
     {"tls.cert", CONF_STR, CFG_OFF(tls_cert), 0, 0, 0},
     {"tls.key", CONF_STR, CFG_OFF(tls_key), 0, 0, 0},
@@ -241,25 +247,112 @@ check_resource(struct config_check *c, const char *key, const char *uri)
 	}
 }
 
+/*
+ * s3://bucket[/prefix] or oci://registry/repository(:tag|@digest): the
+ * shape only; source_s3.c and source_oci.c check the names in full.
+ */
+static const char *
+store_uri_problem(const char *src, size_t scheme_len, int oci)
+{
+	const char *rest = src + scheme_len;
+	size_t n = strcspn(rest, "/");
+	const char *why = NULL;
+
+	if (has_blank(src) || strpbrk(src, "?#") != NULL) {
+		why = "must not contain blanks, a query or a fragment";
+	} else if (n == 0 || memchr(rest, '@', n) != NULL) {
+		why = oci ? "must name a registry host (no credentials)"
+			  : "must name a bucket";
+	} else if (oci && (rest[n] != '/' || (strchr(rest + n, ':') == NULL &&
+					      strchr(rest + n, '@') == NULL))) {
+		why = "must be oci://registry/repository:tag or "
+		      "oci://registry/repository@sha256:<hex>";
+	}
+	return why;
+}
+
+/* An S3 endpoint is an origin: https://host[:port], nothing after. */
+static void
+check_s3(struct config_check *c, struct init_config *cfg, int is_s3)
+{
+	const char *ep = cfg->s3_endpoint;
+	const char *why;
+
+	if (!is_s3 && (cfg->s3_region != NULL || ep != NULL ||
+		       cfg->s3_sts_endpoint != NULL || cfg->s3_path_style)) {
+		problem(c, "artifacts.s3", "set only with an s3:// source");
+	}
+	if (ep != NULL) {
+		why = url_problem(ep, 0);
+		if (why == NULL && strchr(ep + 8, '/') != NULL &&
+		    strcmp(strchr(ep + 8, '/'), "/") != 0) {
+			why = "must be https://host[:port] without a path";
+		}
+		if (why != NULL) {
+			problem(c, "artifacts.s3.endpoint", "%s", why);
+		}
+	}
+	if (cfg->s3_sts_endpoint != NULL) {
+		why = url_problem(cfg->s3_sts_endpoint, 0);
+		if (why != NULL) {
+			problem(c, "artifacts.s3.sts_endpoint", "%s", why);
+		}
+	}
+}
+
+/* The registry credentials file: private, like every secret file. */
+static void
+check_oci(struct config_check *c, struct init_config *cfg, int is_oci)
+{
+	const char *f = cfg->oci_auth_file;
+	const char *why;
+
+	if (f == NULL) {
+		goto out;
+	}
+	if (!is_oci) {
+		problem(c, "artifacts.oci", "set only with an oci:// source");
+		goto out;
+	}
+	why = path_problem(f);
+	if (why != NULL) {
+		problem(c, "artifacts.oci.auth_file", "%s", why);
+	} else if (file_check_private(f) != SP_OK) {
+		problem(c, "artifacts.oci.auth_file",
+			"must be a regular file not readable or writable by "
+			"group or others");
+	}
+out:
+	return;
+}
+
 static void
 check_artifacts(struct config_check *c, struct init_config *cfg)
 {
 	char *src = cfg->artifacts_source;
 	const char *why = NULL;
+	int is_s3 = strncmp(src, "s3://", 5) == 0;
+	int is_oci = strncmp(src, "oci://", 6) == 0;
 
 	if (strncmp(src, "file://", 7) == 0) {
 		why = path_problem(src + 7);
 	} else if (strncmp(src, "https://", 8) == 0) {
 		why = url_problem(src, 0);
+	} else if (is_s3) {
+		why = store_uri_problem(src, 5, 0);
+	} else if (is_oci) {
+		why = store_uri_problem(src, 6, 1);
 	} else {
-		why = "must start with https:// or file:///";
+		why = "must start with https://, file:///, s3:// or oci://";
 	}
 	if (why != NULL) {
 		problem(c, "artifacts.source", "%s", why);
-	} else {
+	} else if (!is_oci) {
 		strip_slashes(src);
 	}
 	check_ca(c, "artifacts.ca", cfg->artifacts_ca);
+	check_s3(c, cfg, is_s3);
+	check_oci(c, cfg, is_oci);
 }
 
 static void

@@ -398,12 +398,21 @@ static enum sp_err
 run_unseal(struct run_state *st)
 {
 	struct unseal_opts uo;
+	struct source_s3_opts s3 = {
+	    .region = st->cfg.s3_region,
+	    .endpoint = st->cfg.s3_endpoint,
+	    .path_style = st->cfg.s3_path_style,
+	    .sts_endpoint = st->cfg.s3_sts_endpoint,
+	};
+	struct source_oci_opts oci = {.auth_file = st->cfg.oci_auth_file};
 
 	memset(&uo, 0, sizeof(uo));
 	uo.source = st->cfg.artifacts_source;
 	uo.ca_file = st->cfg.artifacts_ca;
 	uo.min_version = st->cfg.min_version;
 	uo.target = st->cfg.target;
+	uo.s3 = &s3;
+	uo.oci = &oci;
 	return unseal_run(&uo, st->model_key, &st->res);
 }
 

@@ -18,8 +18,9 @@
 #define ATTEST_NAMES_MAX 256
 
 /*
- * Table order is detection priority for "tee: auto": hardware TEEs
- * first, vTPM-based providers after them; sample never detects.
+ * Table order is detection priority for "tee: auto": the most specific
+ * platform first (Azure CVMs, then bare TDX and SNP), a plain TPM last;
+ * sample never detects.
  */
 static const struct attest_provider *const attest_providers[] = {
     &attest_sample,

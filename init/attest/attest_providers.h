@@ -38,7 +38,7 @@ void attest_list(char *out, size_t cap);
 
 /*
  * "tee: auto": ask every provider's detect() under root ("" for "/"),
- * in table order (hardware TEEs before vTPMs), log what each found and
+ * in table order (most specific first), log what each found and
  * which one was chosen. Never picks sample. Returns SP_OK with
  * *provider set, or SP_E_ATTEST (logged with reason no_tee_detected).
  */

@@ -73,7 +73,8 @@ fetch_vcek(unsigned char *der, size_t cap)
 	}
 	n = pem_to_der(pem, der, cap);
 	if (n < 0) {
-		log_event(LOG_ERR, "attest.azure.imds.failed", "vcek_malformed");
+		log_event(LOG_ERR, "attest.azure.imds.failed",
+			  "vcek_malformed");
 	}
 out:
 	yajl_tree_free(doc);

@@ -20,15 +20,15 @@
 #include "log.h"
 #include "secret.h"
 
-#define AZ_TDX_QUOTE_PATH   "/acc/tdquote"
-#define AZ_TDX_QUOTE_MAX    (32 * 1024) /* quote + PCK chain ~5 KiB */
-#define AZ_TDX_ERR_MAX	    128
+#define AZ_TDX_QUOTE_PATH "/acc/tdquote"
+#define AZ_TDX_QUOTE_MAX  (32 * 1024) /* quote + PCK chain ~5 KiB */
+#define AZ_TDX_ERR_MAX	  128
 /* REPORTDATA in a TD quote: header 48, TD body offset 520 (v4); v5 puts
  * a 6-byte body descriptor (type, size) before the body. */
-#define AZ_TDX_V4	    4
-#define AZ_TDX_V5	    5
-#define AZ_TDX_RD_OFF_V4    568
-#define AZ_TDX_RD_OFF_V5    574
+#define AZ_TDX_V4	 4
+#define AZ_TDX_V5	 5
+#define AZ_TDX_RD_OFF_V4 568
+#define AZ_TDX_RD_OFF_V5 574
 
 /* The REPORTDATA of a v4 or v5 TD quote, or NULL. */
 static const unsigned char *
@@ -106,8 +106,7 @@ fetch_td_quote(const struct hcl_report *rep, unsigned char *q, size_t cap)
 	b64 = json_get_str(doc, "quote");
 	n = b64 == NULL ? -1 : decode_b64url(b64, q, cap);
 	rd = n < 0 ? NULL : quote_report_data(q, (size_t)n);
-	if (rd == NULL ||
-	    !ct_memeq(rd, rep->report_data, HCL_REPORTDATA_LEN)) {
+	if (rd == NULL || !ct_memeq(rd, rep->report_data, HCL_REPORTDATA_LEN)) {
 		log_event(LOG_ERR, "attest.azure.imds.failed",
 			  rd == NULL ? "td_quote_malformed"
 				     : "td_quote_not_for_tdreport");

@@ -24,6 +24,7 @@
 
 #define AZ_POLL_TRIES	   15
 #define AZ_POLL_NS	   (200 * 1000 * 1000L) /* 3 s in all, as AZCV */
+#define AZ_POLL_REWRITE	   5
 #define AZ_IMDS_CONNECT_MS 5000
 #define AZ_IMDS_TOTAL_S	   30
 
@@ -54,8 +55,7 @@ poll_sleep(void)
  */
 static int
 report_is_ours(const unsigned char *hcl, size_t len, uint32_t type,
-	       const unsigned char *digest, size_t dlen,
-	       struct hcl_report *rep)
+	       const unsigned char *digest, size_t dlen, struct hcl_report *rep)
 {
 	struct hcl_var_data var;
 	int ours = -1;
@@ -63,7 +63,8 @@ report_is_ours(const unsigned char *hcl, size_t len, uint32_t type,
 	memset(&var, 0, sizeof(var));
 	if (hcl_parse(hcl, len, rep) != SP_OK ||
 	    hcl_var_data_parse(rep, &var) != SP_OK) {
-		log_event(LOG_ERR, "attest.azure.failed", "hcl_report_malformed");
+		log_event(LOG_ERR, "attest.azure.failed",
+			  "hcl_report_malformed");
 		goto out;
 	}
 	if (rep->report_type != type) {
@@ -80,24 +81,37 @@ out:
 	return ours;
 }
 
-/* Write the user data, then read the report until it is ours. */
+/* NV 0x01400002: the digest, zero-padded to the index's 64 bytes. */
+static enum sp_err
+write_user_data(struct tpm *t, const unsigned char *digest, size_t dlen)
+{
+	unsigned char ud[AZ_USER_DATA_LEN];
+
+	memset(ud, 0, sizeof(ud));
+	memcpy(ud, digest, dlen);
+	return tpm_nv_write(t, TPM_AZ_NV_USER_DATA, ud, sizeof(ud));
+}
+
+/*
+ * Write the user data, then read the report until it is ours. Another
+ * pod on the same VM shares the vTPM and may overwrite the user data
+ * between our write and the paravisor's refresh, so it is written again
+ * every AZ_POLL_REWRITE reads.
+ */
 static enum sp_err
 fresh_report(struct tpm *t, uint32_t type, const unsigned char *digest,
 	     size_t dlen, struct az_vtpm_evidence *ev)
 {
-	unsigned char ud[AZ_USER_DATA_LEN];
 	size_t tries;
 	int ours = 0;
-
-	memset(ud, 0, sizeof(ud));
-	memcpy(ud, digest, dlen);
-	if (tpm_nv_write(t, TPM_AZ_NV_USER_DATA, ud, sizeof(ud)) != SP_OK) {
-		return SP_E_ATTEST;
-	}
 
 	for (tries = 0; tries < AZ_POLL_TRIES && ours == 0; tries++) {
 		if (tries > 0) {
 			poll_sleep();
+		}
+		if (tries % AZ_POLL_REWRITE == 0 &&
+		    write_user_data(t, digest, dlen) != SP_OK) {
+			return SP_E_ATTEST;
 		}
 		free(ev->hcl);
 		ev->hcl = NULL;
@@ -110,15 +124,11 @@ fresh_report(struct tpm *t, uint32_t type, const unsigned char *digest,
 		ours = report_is_ours(ev->hcl, ev->hcl_len, type, digest, dlen,
 				      &ev->report);
 	}
-	if (ours != 1) {
-		if (ours == 0) {
-			log_event(LOG_ERR, "attest.azure.failed",
-				  "hcl_user_data_stale",
-				  LOG_U64("tries", tries));
-		}
-		return SP_E_ATTEST;
+	if (ours == 0) {
+		log_event(LOG_ERR, "attest.azure.failed", "hcl_user_data_stale",
+			  LOG_U64("tries", tries));
 	}
-	return SP_OK;
+	return ours == 1 ? SP_OK : SP_E_ATTEST;
 }
 
 /* The HCL's HCLAkPub must be the key that signs our quote. */
@@ -130,8 +140,7 @@ check_ak(const struct az_vtpm_evidence *ev)
 	unsigned char *der = NULL;
 	int len = 0;
 
-	if (hcl_var_data_parse(&ev->report, &var) != SP_OK ||
-	    var.ak == NULL) {
+	if (hcl_var_data_parse(&ev->report, &var) != SP_OK || var.ak == NULL) {
 		log_event(LOG_ERR, "attest.azure.failed", "hcl_akpub_missing");
 		goto out;
 	}
@@ -164,7 +173,8 @@ az_vtpm_gather(const char *root, uint32_t type, const unsigned char *digest,
 		goto out;
 	}
 	if (!hcl_binding_ok(&ev->report)) {
-		log_event(LOG_ERR, "attest.azure.failed", "hcl_var_data_unbound");
+		log_event(LOG_ERR, "attest.azure.failed",
+			  "hcl_var_data_unbound");
 		goto out;
 	}
 
@@ -202,7 +212,8 @@ az_vtpm_detect(const char *root, uint32_t type)
 	size_t len = 0;
 	int found = 0;
 
-	if (tpm_probe(root, &t) != SP_OK || !tpm_nv_exists(t, TPM_AZ_NV_REPORT)) {
+	if (tpm_probe(root, &t) != SP_OK ||
+	    !tpm_nv_exists(t, TPM_AZ_NV_REPORT)) {
 		goto out;
 	}
 	if (tpm_nv_read(t, TPM_AZ_NV_REPORT, HCL_REPORT_MAX, &hcl, &len) ==

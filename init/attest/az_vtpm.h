@@ -19,11 +19,11 @@
 #include "hcl.h"
 #include "tpm.h"
 
-#define AZ_IMDS_DEFAULT	 "http://169.254.169.254"
-#define AZ_IMDS_URL_MAX	 256
-#define AZ_IMDS_BODY_MAX (64 * 1024) /* VCEK + chain PEM, or a TD quote */
-#define AZ_EVIDENCE_VERSION 2	     /* user-data checked (kbs §4.5) */
-#define AZ_USER_DATA_LEN 64	     /* the size of NV 0x01400002 */
+#define AZ_IMDS_DEFAULT	    "http://169.254.169.254"
+#define AZ_IMDS_URL_MAX	    256
+#define AZ_IMDS_BODY_MAX    (64 * 1024) /* VCEK + chain PEM, or a TD quote */
+#define AZ_EVIDENCE_VERSION 2		/* user-data checked (kbs §4.5) */
+#define AZ_USER_DATA_LEN    64		/* the size of NV 0x01400002 */
 
 /*
  * Point IMDS requests at base (no trailing slash) instead of
@@ -46,7 +46,9 @@ struct az_vtpm_evidence {
  * or SP_E_ATTEST with the reason logged.
  */
 SP_MUST_CHECK enum sp_err az_vtpm_gather(const char *root, uint32_t type,
-    const unsigned char *digest, size_t dlen, struct az_vtpm_evidence *ev);
+					 const unsigned char *digest,
+					 size_t dlen,
+					 struct az_vtpm_evidence *ev);
 void az_vtpm_evidence_free(struct az_vtpm_evidence *ev);
 
 /* 1 when the vTPM under root holds an HCL report of type, else 0. */
@@ -57,15 +59,13 @@ struct strbuf;
  * Append the members both providers send, after "{": "version",
  * "tpm_quote" (hex signature, message and PCRs) and "hcl_report".
  */
-void az_vtpm_json_common(struct strbuf *sb,
-    const struct az_vtpm_evidence *ev);
+void az_vtpm_json_common(struct strbuf *sb, const struct az_vtpm_evidence *ev);
 
 /*
  * Append n bytes as a base64url JSON string, with padding: the form the
  * Azure attesters emit and the verifiers' base64url fields accept.
  */
-void az_vtpm_append_b64url(struct strbuf *sb, const unsigned char *p,
-    size_t n);
+void az_vtpm_append_b64url(struct strbuf *sb, const unsigned char *p, size_t n);
 
 /*
  * One IMDS request: method "GET" or "POST" to base + path with the
@@ -73,7 +73,8 @@ void az_vtpm_append_b64url(struct strbuf *sb, const unsigned char *p,
  * the malloc'd reply of a 200 answer (at most AZ_IMDS_BODY_MAX bytes),
  * NUL-terminated; the caller frees it. SP_E_ATTEST otherwise (logged).
  */
-SP_MUST_CHECK enum sp_err az_imds_request(const char *method,
-    const char *path, const char *json, char **body, size_t *len);
+SP_MUST_CHECK enum sp_err az_imds_request(const char *method, const char *path,
+					  const char *json, char **body,
+					  size_t *len);
 
 #endif

@@ -94,14 +94,14 @@ out:
 static size_t
 walk_digest_size(const struct ccel_walk *w, uint16_t alg)
 {
-	size_t i;
+	size_t i, size = 0;
 
-	for (i = 0; i < w->nalgs; i++) {
+	for (i = 0; i < w->nalgs && size == 0; i++) {
 		if (w->alg[i] == alg) {
-			return w->size[i];
+			size = w->size[i];
 		}
 	}
-	return 0;
+	return size;
 }
 
 /* The algorithm list of a Spec ID Event03 body of n bytes. */
@@ -216,29 +216,31 @@ event_digests(const struct ccel_walk *w, const unsigned char *p, size_t n,
 	      const unsigned char **sha384)
 {
 	uint32_t count = le_get32(p + 8);
-	size_t off = EVENT2_HDR_LEN, dsize;
+	size_t off = EVENT2_HDR_LEN, dsize, rc = 0;
 	uint16_t alg;
 	uint32_t i;
 
 	*sha384 = NULL;
 	if (count == 0 || count > w->nalgs) {
-		return 0;
+		goto out;
 	}
 	for (i = 0; i < count; i++) {
 		if (!fits(n, off, 2)) {
-			return 0;
+			goto out;
 		}
 		alg = le_get16(p + off);
 		dsize = walk_digest_size(w, alg);
 		if (dsize == 0 || !fits(n, off + 2, dsize)) {
-			return 0;
+			goto out;
 		}
 		if (alg == CCEL_ALG_SHA384) {
 			*sha384 = p + off + 2;
 		}
 		off += 2 + dsize;
 	}
-	return off;
+	rc = off;
+out:
+	return rc;
 }
 
 /* One record at w->off: check, replay, advance. */

@@ -19,14 +19,14 @@
 #include "secret.h"
 #include "util.h"
 
-#define HCL_MAGIC	    "HCLA"
-#define HCL_SNP_RD_OFF	    0x50 /* REPORT_DATA in the SNP report */
-#define HCL_TD_RD_OFF	    0x80 /* REPORTDATA in the TDREPORT */
-#define HCL_TD_MRTD_OFF	    0x210
-#define HCL_TD_TYPE_TDX	    0x81 /* TDREPORT REPORTTYPE.type */
-#define HCL_AK_KID	    "HCLAkPub"
-#define HCL_JWK_E_MAX	    8
-#define HCL_JSON_ERR	    128
+#define HCL_MAGIC	"HCLA"
+#define HCL_SNP_RD_OFF	0x50 /* REPORT_DATA in the SNP report */
+#define HCL_TD_RD_OFF	0x80 /* REPORTDATA in the TDREPORT */
+#define HCL_TD_MRTD_OFF 0x210
+#define HCL_TD_TYPE_TDX 0x81 /* TDREPORT REPORTTYPE.type */
+#define HCL_AK_KID	"HCLAkPub"
+#define HCL_JWK_E_MAX	8
+#define HCL_JSON_ERR	128
 
 static uint32_t
 le32(const unsigned char *p)
@@ -114,8 +114,8 @@ hash_md(uint32_t hash_type)
 }
 
 enum sp_err
-hcl_var_data_digest(const struct hcl_report *r, unsigned char *out,
-		    size_t cap, size_t *len)
+hcl_var_data_digest(const struct hcl_report *r, unsigned char *out, size_t cap,
+		    size_t *len)
 {
 	enum sp_err rc = SP_E_PROTOCOL;
 	const EVP_MD *md = hash_md(r->hash_type);
@@ -267,8 +267,8 @@ hcl_var_data_parse(const struct hcl_report *r, struct hcl_var_data *out)
 	yajl_val root = NULL;
 
 	memset(out, 0, sizeof(*out));
-	root = json_parse((const char *)r->var_data, r->var_len,
-			  HCL_REPORT_MAX, err, sizeof(err));
+	root = json_parse((const char *)r->var_data, r->var_len, HCL_REPORT_MAX,
+			  err, sizeof(err));
 	if (root == NULL || !YAJL_IS_OBJECT(root)) {
 		goto out;
 	}

@@ -26,23 +26,23 @@
 /* Largest HCL report we read (real ones are 2-2.6 KiB). */
 #define HCL_REPORT_MAX 8192
 
-#define HCL_HEADER_LEN	  0x20
-#define HCL_HW_OFFSET	  0x20
-#define HCL_HW_SLOT	  1184
-#define HCL_IGVM_OFFSET	  0x4C0
-#define HCL_IGVM_LEN	  20
-#define HCL_VAR_OFFSET	  0x4D4
-#define HCL_SNP_LEN	  1184
-#define HCL_TDREPORT_LEN  1024
+#define HCL_HEADER_LEN	   0x20
+#define HCL_HW_OFFSET	   0x20
+#define HCL_HW_SLOT	   1184
+#define HCL_IGVM_OFFSET	   0x4C0
+#define HCL_IGVM_LEN	   20
+#define HCL_VAR_OFFSET	   0x4D4
+#define HCL_SNP_LEN	   1184
+#define HCL_TDREPORT_LEN   1024
 #define HCL_REPORTDATA_LEN 64
 
 /* IGVM report types and hash types. */
-#define HCL_TYPE_SNP	 2
-#define HCL_TYPE_TDX	 4
-#define HCL_HASH_SHA256	 1
-#define HCL_HASH_SHA384	 2
-#define HCL_HASH_SHA512	 3
-#define HCL_DIGEST_MAX	 64
+#define HCL_TYPE_SNP	2
+#define HCL_TYPE_TDX	4
+#define HCL_HASH_SHA256 1
+#define HCL_HASH_SHA384 2
+#define HCL_HASH_SHA512 3
+#define HCL_DIGEST_MAX	64
 
 /* Var-data ceilings. */
 #define HCL_KEYS_MAX	  8
@@ -55,8 +55,8 @@ struct hcl_report {
 	uint32_t report_size;
 	uint32_t request_type;
 	uint32_t status;
-	uint32_t report_type; /* HCL_TYPE_SNP or HCL_TYPE_TDX */
-	uint32_t hash_type;   /* HCL_HASH_* */
+	uint32_t report_type;		/* HCL_TYPE_SNP or HCL_TYPE_TDX */
+	uint32_t hash_type;		/* HCL_HASH_* */
 	const unsigned char *hw_report; /* HCL_SNP_LEN or HCL_TDREPORT_LEN */
 	size_t hw_len;
 	const unsigned char *report_data; /* HCL_REPORTDATA_LEN, in hw_report */
@@ -70,7 +70,7 @@ struct hcl_report {
  * nothing more: the caller logs that the report is malformed.
  */
 SP_MUST_CHECK enum sp_err hcl_parse(const unsigned char *buf, size_t len,
-    struct hcl_report *out);
+				    struct hcl_report *out);
 
 /*
  * H(var data) with the report's hash type into out (cap >=
@@ -78,7 +78,8 @@ SP_MUST_CHECK enum sp_err hcl_parse(const unsigned char *buf, size_t len,
  * or SP_E_INTERNAL.
  */
 SP_MUST_CHECK enum sp_err hcl_var_data_digest(const struct hcl_report *r,
-    unsigned char *out, size_t cap, size_t *len);
+					      unsigned char *out, size_t cap,
+					      size_t *len);
 
 /* 1 when the hardware report data starts with H(var data), else 0. */
 int hcl_binding_ok(const struct hcl_report *r);
@@ -98,7 +99,7 @@ struct hcl_var_data {
  * SP_E_PROTOCOL. Free with hcl_var_data_free() whatever the result.
  */
 SP_MUST_CHECK enum sp_err hcl_var_data_parse(const struct hcl_report *r,
-    struct hcl_var_data *out);
+					     struct hcl_var_data *out);
 void hcl_var_data_free(struct hcl_var_data *v);
 
 /* The SNP report fields the tests and logs look at. */
@@ -120,7 +121,7 @@ struct hcl_snp {
 
 /* Fields of an SNP report (report_type SNP). SP_OK or SP_E_PROTOCOL. */
 SP_MUST_CHECK enum sp_err hcl_snp_fields(const struct hcl_report *r,
-    struct hcl_snp *out);
+					 struct hcl_snp *out);
 
 /* The TDREPORT's MRTD (48 bytes), or NULL when r is not TDX. */
 const unsigned char *hcl_td_mrtd(const struct hcl_report *r);

@@ -87,14 +87,13 @@ snp_detect(const char *root)
 static int
 entry_is_zero(const unsigned char *e)
 {
+	unsigned char any = 0;
 	size_t i;
 
 	for (i = 0; i < SNP_CERT_ENTRY; i++) {
-		if (e[i] != 0) {
-			return 0;
-		}
+		any |= e[i];
 	}
-	return 1;
+	return any == 0;
 }
 
 /*
@@ -242,8 +241,11 @@ snp_ext_report(const char *root, const unsigned char rd[64],
 		goto out;
 	}
 	fd = open(dev, O_RDWR | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0 && errno == ENOENT) {
+		rc = SP_E_NOTFOUND; /* the caller says what is missing */
+		goto out;
+	}
 	if (fd < 0) {
-		rc = errno == ENOENT ? SP_E_NOTFOUND : SP_E_ATTEST;
 		log_event(LOG_ERR, "attest.snp.failed", "snp_device_unusable",
 			  LOG_STR("path", SNP_DEVICE), LOG_ERRNO(errno));
 		goto out;
@@ -335,10 +337,11 @@ get_report(const char *root, const unsigned char *rd, struct tsm_report *rep)
 	enum sp_err rc;
 
 	if (tsm_present(root)) {
-		return tsm_report_get(root, SNP_TSM_PROVIDER, rd, 1, rep);
+		rc = tsm_report_get(root, SNP_TSM_PROVIDER, rd, 1, rep);
+	} else {
+		rc = snp_ext_report(root, rd, &rep->outblob, &rep->outlen,
+				    &rep->auxblob, &rep->auxlen);
 	}
-	rc = snp_ext_report(root, rd, &rep->outblob, &rep->outlen,
-			    &rep->auxblob, &rep->auxlen);
 	if (rc == SP_E_NOTFOUND) {
 		log_event(LOG_ERR, "attest.snp.failed", "snp_no_interface",
 			  LOG_STR("configfs", TSM_REPORT_DIR),

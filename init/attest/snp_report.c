@@ -646,6 +646,7 @@ out:
 static enum snp_cert_type
 cert_type_of(const unsigned char *g)
 {
+	enum snp_cert_type type = SNP_CERT_OTHER;
 	unsigned char mixed[SNP_GUID_LEN];
 	size_t i;
 
@@ -662,23 +663,23 @@ cert_type_of(const unsigned char *g)
 	for (i = 0; i < sizeof(cert_guids) / sizeof(cert_guids[0]); i++) {
 		if (memcmp(g, cert_guids[i].guid, SNP_GUID_LEN) == 0 ||
 		    memcmp(mixed, cert_guids[i].guid, SNP_GUID_LEN) == 0) {
-			return cert_guids[i].type;
+			type = cert_guids[i].type;
+			break;
 		}
 	}
-	return SNP_CERT_OTHER;
+	return type;
 }
 
 static int
 all_zero(const unsigned char *p, size_t n)
 {
+	unsigned char any = 0;
 	size_t i;
 
 	for (i = 0; i < n; i++) {
-		if (p[i] != 0) {
-			return 0;
-		}
+		any |= p[i];
 	}
-	return 1;
+	return any == 0;
 }
 
 enum sp_err
@@ -780,15 +781,14 @@ static int
 certs_have_vek(const struct snp_cert *c, size_t n)
 {
 	size_t i;
+	int vek = 0;
 
 	for (i = 0; i < n; i++) {
-		if ((c[i].type == SNP_CERT_VCEK ||
-		     c[i].type == SNP_CERT_VLEK) &&
-		    c[i].len > 0) {
-			return 1;
-		}
+		vek |= (c[i].type == SNP_CERT_VCEK ||
+			c[i].type == SNP_CERT_VLEK) &&
+		       c[i].len > 0;
 	}
-	return 0;
+	return vek;
 }
 
 enum sp_err

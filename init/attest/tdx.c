@@ -217,16 +217,15 @@ check_quote(const unsigned char *quote, size_t len, const unsigned char *rd,
 	    struct tdx_quote *q)
 {
 	enum sp_err rc = SP_E_ATTEST;
-	const char *why = NULL;
+	const char *why = "quote_too_short";
 
-	if (len < TDX_QUOTE_MIN) {
-		why = "quote_too_short";
-	} else if (tdx_quote_parse(quote, len, q, &why) != SP_OK) {
-		/* why names the rule */
-	} else if (memcmp(q->body.report_data, rd, TDX_REPORT_DATA_LEN) != 0) {
+	/* On a parse failure why names the rule broken. */
+	if (len >= TDX_QUOTE_MIN &&
+	    tdx_quote_parse(quote, len, q, &why) == SP_OK) {
 		why = "quote_report_data_mismatch";
-	} else {
-		rc = SP_OK;
+		if (memcmp(q->body.report_data, rd, TDX_REPORT_DATA_LEN) == 0) {
+			rc = SP_OK;
+		}
 	}
 	if (rc != SP_OK) {
 		log_event(LOG_ERR, "attest.tdx.failed", why,
@@ -244,7 +243,7 @@ check_replay(const unsigned char *log, size_t len, const struct tdx_quote *q)
 	size_t i;
 
 	if (ccel_replay(log, len, &r, &why) != SP_OK) {
-		return;
+		memset(&r, 0, sizeof(r)); /* tdx_ccel_load checked it */
 	}
 	for (i = 0; i < TDX_RTMR_COUNT; i++) {
 		if (memcmp(r.rtmr[i], q->body.rtmr[i], TDX_MR_LEN) != 0) {

@@ -34,17 +34,17 @@
 #include "tpm_eventlog.h"
 #include "util.h"
 
-#define TPM_DEVICE	   "/dev/tpmrm0"
-#define TPM_DEVICE_RAW	   "/dev/tpm0"
-#define TPM_EVENTLOG_PATH  "/sys/kernel/security/tpm0/binary_bios_measurements"
-#define TPM_PATH_MAX	   4096
-#define TPM_QUOTE_TRIES	   3 /* PCRs may move between quote and read */
+#define TPM_DEVICE	    "/dev/tpmrm0"
+#define TPM_DEVICE_RAW	    "/dev/tpm0"
+#define TPM_EVENTLOG_PATH   "/sys/kernel/security/tpm0/binary_bios_measurements"
+#define TPM_PATH_MAX	    4096
+#define TPM_QUOTE_TRIES	    3	     /* PCRs may move between quote and read */
 #define TPM_PCR_READ_ROUNDS TPM_PCRS /* one PCR per round at worst */
-#define TPM_PCR_SELECT_LEN 3	     /* PCR 0-23 */
-#define TPM_PCR_ALL	   0x00FFFFFFu
-#define TPM_NV_WRITE_MAX   1024
+#define TPM_PCR_SELECT_LEN  3	     /* PCR 0-23 */
+#define TPM_PCR_ALL	    0x00FFFFFFu
+#define TPM_NV_WRITE_MAX    1024
 #define TPM_RSA_EXP_DEFAULT 65537
-#define TPM_RSA_BITS	   2048
+#define TPM_RSA_BITS	    2048
 /* TPM_RC of a handle that does not exist (handle 1), or of an NV index
  * defined but never written. */
 #define TPM_RC_NO_HANDLE   (TPM2_RC_HANDLE | TPM2_RC_1)
@@ -237,8 +237,8 @@ tpm_close(struct tpm *t)
 
 /* An RSA public key from modulus and exponent (0: 65537), as DER SPKI. */
 static enum sp_err
-rsa_spki(const unsigned char *n, size_t nlen, uint32_t exp,
-	 unsigned char *out, size_t cap, size_t *outlen)
+rsa_spki(const unsigned char *n, size_t nlen, uint32_t exp, unsigned char *out,
+	 size_t cap, size_t *outlen)
 {
 	enum sp_err rc = SP_E_INTERNAL;
 	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
@@ -363,8 +363,7 @@ out:
 }
 
 enum sp_err
-tpm_sig_rsassa(const unsigned char *sig, size_t len, size_t *off,
-	       size_t *n)
+tpm_sig_rsassa(const unsigned char *sig, size_t len, size_t *off, size_t *n)
 {
 	TPMT_SIGNATURE s;
 	size_t end = 0;
@@ -414,7 +413,8 @@ ak_usable(const TPMT_PUBLIC *p)
 	const TPMT_RSA_SCHEME *s = &p->parameters.rsaDetail.scheme;
 	TPMA_OBJECT need = TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_SIGN_ENCRYPT;
 
-	return p->type == TPM2_ALG_RSA && (p->objectAttributes & need) == need &&
+	return p->type == TPM2_ALG_RSA &&
+	       (p->objectAttributes & need) == need &&
 	       (p->objectAttributes & TPMA_OBJECT_DECRYPT) == 0 &&
 	       s->scheme == TPM2_ALG_RSASSA &&
 	       s->details.rsassa.hashAlg == TPM2_ALG_SHA256;
@@ -458,8 +458,8 @@ ak_persistent(struct tpm *t, uint32_t handle, struct tpm_ak *ak,
 {
 	TSS2_RC trc;
 
-	trc = Esys_TR_FromTPMPublic(t->ectx, handle, ESYS_TR_NONE,
-				    ESYS_TR_NONE, ESYS_TR_NONE, &ak->handle);
+	trc = Esys_TR_FromTPMPublic(t->ectx, handle, ESYS_TR_NONE, ESYS_TR_NONE,
+				    ESYS_TR_NONE, &ak->handle);
 	if (trc == TSS2_RC_SUCCESS) {
 		trc = Esys_ReadPublic(t->ectx, ak->handle, ESYS_TR_NONE,
 				      ESYS_TR_NONE, ESYS_TR_NONE, pub, NULL,
@@ -491,8 +491,7 @@ ak_release(struct tpm *t, struct tpm_ak *ak)
 
 /* Load (or derive) the AK and export its public key as SPKI. */
 static enum sp_err
-ak_load(struct tpm *t, uint32_t handle, struct tpm_ak *ak,
-	struct tpm_quote *q)
+ak_load(struct tpm *t, uint32_t handle, struct tpm_ak *ak, struct tpm_quote *q)
 {
 	enum sp_err rc;
 	TPM2B_PUBLIC *pub = NULL;
@@ -546,8 +545,8 @@ pcr_selection(TPML_PCR_SELECTION *sel, uint32_t mask)
  * fit what we asked for.
  */
 static uint32_t
-pcr_store(const TPML_PCR_SELECTION *got, const TPML_DIGEST *vals,
-	  uint32_t want, unsigned char pcrs[TPM_PCRS][TPM_PCR_LEN])
+pcr_store(const TPML_PCR_SELECTION *got, const TPML_DIGEST *vals, uint32_t want,
+	  unsigned char pcrs[TPM_PCRS][TPM_PCR_LEN])
 {
 	uint32_t mask;
 	size_t i, k = 0;
@@ -658,8 +657,8 @@ quote_store(const TPM2B_ATTEST *quoted, const TPMT_SIGNATURE *sig,
 
 /* One TPM2_Quote; qdata already fits TPM2B_DATA. */
 static enum sp_err
-quote_once(struct tpm *t, ESYS_TR ak, const unsigned char *qdata,
-	   size_t qlen, struct tpm_quote *q, struct tpm_attest_info *info)
+quote_once(struct tpm *t, ESYS_TR ak, const unsigned char *qdata, size_t qlen,
+	   struct tpm_quote *q, struct tpm_attest_info *info)
 {
 	enum sp_err rc = SP_E_ATTEST;
 	TPMT_SIG_SCHEME scheme = {.scheme = TPM2_ALG_NULL};
@@ -710,7 +709,8 @@ tpm_quote(struct tpm *t, uint32_t ak_handle, const unsigned char *qdata,
 
 	rc = SP_E_ATTEST;
 	for (tries = 0; tries < TPM_QUOTE_TRIES; tries++) {
-		if (quote_once(t, ak.handle, qdata, qlen, out, &info) != SP_OK ||
+		if (quote_once(t, ak.handle, qdata, qlen, out, &info) !=
+			SP_OK ||
 		    pcr_read_all(t, out->pcrs) != SP_OK) {
 			goto out;
 		}
@@ -734,8 +734,8 @@ nv_handle(struct tpm *t, uint32_t index, ESYS_TR *nvh, TPM2B_NV_PUBLIC **pub)
 	TSS2_RC trc;
 
 	*nvh = ESYS_TR_NONE;
-	trc = Esys_TR_FromTPMPublic(t->ectx, index, ESYS_TR_NONE,
-				    ESYS_TR_NONE, ESYS_TR_NONE, nvh);
+	trc = Esys_TR_FromTPMPublic(t->ectx, index, ESYS_TR_NONE, ESYS_TR_NONE,
+				    ESYS_TR_NONE, nvh);
 	if (trc == TPM_RC_NO_HANDLE) {
 		return SP_E_NOTFOUND;
 	}
@@ -920,10 +920,9 @@ nv_sized(struct tpm *t, uint32_t index, size_t size, ESYS_TR *nvh)
 			*nvh = ESYS_TR_NONE;
 			rc = SP_E_NOTFOUND;
 		} else {
-			log_event(LOG_ERR, "tpm.nv.failed",
-				  "nv_undefine_failed",
-				  LOG_U64("nv_index", index),
-				  LOG_U64("tpm_rc", trc));
+			log_event(
+			    LOG_ERR, "tpm.nv.failed", "nv_undefine_failed",
+			    LOG_U64("nv_index", index), LOG_U64("tpm_rc", trc));
 			rc = SP_E_ATTEST;
 		}
 	}

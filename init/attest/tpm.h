@@ -21,8 +21,8 @@
 #define TPM_TCTI_DEFAULT "device:/dev/tpmrm0"
 #define TPM_TCTI_MAX	 256
 #define TPM_PCRS	 24
-#define TPM_PCR_LEN	 32 /* the SHA-256 bank */
-#define TPM_QDATA_MAX	 64 /* TPM2B_DATA: the largest digest */
+#define TPM_PCR_LEN	 32   /* the SHA-256 bank */
+#define TPM_QDATA_MAX	 64   /* TPM2B_DATA: the largest digest */
 #define TPM_ATTEST_MAX	 1024 /* a marshalled quote TPMS_ATTEST */
 #define TPM_SIG_MAX	 1024 /* a marshalled RSA-4096 TPMT_SIGNATURE */
 #define TPM_SPKI_MAX	 1024 /* DER SubjectPublicKeyInfo of the AK */
@@ -85,7 +85,7 @@ struct tpm_quote {
 	size_t rsa_sig_off; /* the raw RSASSA signature inside sig */
 	size_t rsa_sig_len;
 	unsigned char pcrs[TPM_PCRS][TPM_PCR_LEN]; /* PCR0 first */
-	unsigned char spki[TPM_SPKI_MAX]; /* the AK, DER SPKI */
+	unsigned char spki[TPM_SPKI_MAX];	   /* the AK, DER SPKI */
 	size_t spki_len;
 };
 
@@ -98,15 +98,16 @@ struct tpm_quote {
  * or SP_E_ATTEST (logged).
  */
 SP_MUST_CHECK enum sp_err tpm_quote(struct tpm *t, uint32_t ak_handle,
-    const unsigned char *qdata, size_t qlen, struct tpm_quote *out);
+				    const unsigned char *qdata, size_t qlen,
+				    struct tpm_quote *out);
 
 /*
  * Read the whole NV index (at most max bytes, max <= TPM_NV_MAX) into a
  * new buffer. Returns SP_OK, SP_E_NOTFOUND when the index does not exist
  * or was never written, or SP_E_ATTEST. *out is the caller's to free().
  */
-SP_MUST_CHECK enum sp_err tpm_nv_read(struct tpm *t, uint32_t index,
-    size_t max, unsigned char **out, size_t *len);
+SP_MUST_CHECK enum sp_err tpm_nv_read(struct tpm *t, uint32_t index, size_t max,
+				      unsigned char **out, size_t *len);
 
 /*
  * Write len bytes (1..1024) at offset 0 of an owner-authorised NV index,
@@ -114,7 +115,7 @@ SP_MUST_CHECK enum sp_err tpm_nv_read(struct tpm *t, uint32_t index,
  * when its size differs. Returns SP_OK or SP_E_ATTEST.
  */
 SP_MUST_CHECK enum sp_err tpm_nv_write(struct tpm *t, uint32_t index,
-    const unsigned char *buf, size_t len);
+				       const unsigned char *buf, size_t len);
 
 /* 1 when the NV index exists, else 0. */
 int tpm_nv_exists(struct tpm *t, uint32_t index);
@@ -123,8 +124,8 @@ int tpm_nv_exists(struct tpm *t, uint32_t index);
 struct tpm_attest_info {
 	unsigned char extra[TPM_QDATA_MAX]; /* extraData (our nonce) */
 	size_t extra_len;
-	uint16_t pcr_bank;     /* TPM_ALG_ID of the one selection */
-	uint32_t pcr_mask;     /* bit i: PCR i selected */
+	uint16_t pcr_bank; /* TPM_ALG_ID of the one selection */
+	uint32_t pcr_mask; /* bit i: PCR i selected */
 	unsigned char pcr_digest[64];
 	size_t digest_len;
 };
@@ -134,16 +135,16 @@ struct tpm_attest_info {
  * TPM_GENERATED_VALUE, type ATTEST_QUOTE, exactly one PCR selection, no
  * trailing bytes. Returns SP_OK or SP_E_PROTOCOL.
  */
-SP_MUST_CHECK enum sp_err tpm_attest_parse(const unsigned char *buf,
-    size_t len, struct tpm_attest_info *out);
+SP_MUST_CHECK enum sp_err tpm_attest_parse(const unsigned char *buf, size_t len,
+					   struct tpm_attest_info *out);
 
 /*
  * Find the raw RSASSA signature inside a marshalled TPMT_SIGNATURE: its
  * offset and length. Returns SP_OK, or SP_E_PROTOCOL for anything but
  * RSASSA with SHA-256 or trailing bytes.
  */
-SP_MUST_CHECK enum sp_err tpm_sig_rsassa(const unsigned char *sig,
-    size_t len, size_t *off, size_t *n);
+SP_MUST_CHECK enum sp_err tpm_sig_rsassa(const unsigned char *sig, size_t len,
+					 size_t *off, size_t *n);
 
 /*
  * DER SubjectPublicKeyInfo of an RSA key given as a marshalled
@@ -151,8 +152,9 @@ SP_MUST_CHECK enum sp_err tpm_sig_rsassa(const unsigned char *sig,
  * SP_OK, SP_E_PROTOCOL for a malformed or non-RSA key, or
  * SP_E_INTERNAL.
  */
-SP_MUST_CHECK enum sp_err tpm_public_spki(const unsigned char *pub,
-    size_t len, unsigned char *out, size_t cap, size_t *outlen);
+SP_MUST_CHECK enum sp_err tpm_public_spki(const unsigned char *pub, size_t len,
+					  unsigned char *out, size_t cap,
+					  size_t *outlen);
 
 /*
  * Diagnostics only: replay the SHA-256 bank of the firmware event log
@@ -161,7 +163,7 @@ SP_MUST_CHECK enum sp_err tpm_public_spki(const unsigned char *pub,
  * fails here.
  */
 void tpm_eventlog_check(const char *root,
-    const unsigned char pcrs[TPM_PCRS][TPM_PCR_LEN]);
+			const unsigned char pcrs[TPM_PCRS][TPM_PCR_LEN]);
 
 /* Hex of the 24 PCRs as a JSON array, appended to sb (json.h). */
 struct strbuf;

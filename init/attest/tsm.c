@@ -85,6 +85,8 @@ entry_make(const char *root, struct tsm_entry *e)
 	if (err != 0) {
 		goto out;
 	}
+	/* pid and counter are unique among live requests; the clock keeps a
+	 * recycled pid off an entry a killed process left behind. */
 	n = snprintf(
 	    e->dir, sizeof(e->dir), "%s/" TSM_ENTRY_PREFIX ".%ld.%u.%" PRIu64,
 	    dir, (long)getpid(), counter++, now_ns() % UINT64_C(1000000007));
@@ -307,14 +309,16 @@ read_reason(int err)
 	    {EFBIG, "tsm_blob_over_ceiling"},
 	    {EINTR, "tsm_interrupted"},
 	};
+	const char *r = "tsm_read_failed";
 	size_t i;
 
 	for (i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
 		if (map[i].err == err) {
-			return map[i].reason;
+			r = map[i].reason;
+			break;
 		}
 	}
-	return "tsm_read_failed";
+	return r;
 }
 
 /* The reason code of a failed step. */
@@ -534,10 +538,9 @@ out:
 void
 tsm_report_free(struct tsm_report *r)
 {
-	if (r == NULL) {
-		return;
+	if (r != NULL) {
+		free(r->outblob);
+		free(r->auxblob);
+		memset(r, 0, sizeof(r[0]));
 	}
-	free(r->outblob);
-	free(r->auxblob);
-	memset(r, 0, sizeof(r[0]));
 }
