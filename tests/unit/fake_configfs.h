@@ -54,7 +54,8 @@ fake_write(const char *dir, const char *name, const void *p, size_t n)
 	char path[FAKE_PATH_MAX];
 	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	assert_true(snprintf(path, sizeof(path), "%s/%s", dir, name) <
+		    (int)sizeof(path));
 	f = fopen(path, "wb");
 	assert_non_null(f);
 	assert_int_equal(fwrite(p, 1, n, f), n);
@@ -67,7 +68,8 @@ fake_write_append(const char *dir, const char *name, const char *text)
 	char path[FAKE_PATH_MAX];
 	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	assert_true(snprintf(path, sizeof(path), "%s/%s", dir, name) <
+		    (int)sizeof(path));
 	f = fopen(path, "ab");
 	assert_non_null(f);
 	assert_int_equal(fputs(text, f) >= 0, 1);
