@@ -1,0 +1,57 @@
+/*
+ * health.h: the plain-HTTP health port, served by the main thread.
+ * Only GET is answered.
+ *
+ *   GET /healthz  200 while the process runs (liveness).
+ *   GET /readyz   200 only when the certificate is loaded and current,
+ *                 the ready marker exists, we are not draining, and a TCP
+ *                 connect to the backend succeeds within a second; else
+ *                 503. The JSON body names every check and which failed.
+ *   GET /metrics  Prometheus text (metrics.h).
+ * Anything else is 404; every response closes the connection. No request
+ * data is ever echoed or logged.
+ */
+#ifndef SEALPOD_HEALTH_H
+#define SEALPOD_HEALTH_H
+
+#include <stdint.h>
+
+#include "err.h"
+#include "loop.h"
+
+#define HEALTH_CONNS_MAX   64
+#define HEALTH_REQUEST_MAX 4096
+#define HEALTH_TIMEOUT_NS  (5ull * 1000 * 1000 * 1000)
+#define HEALTH_PROBE_NS	   (1000ull * 1000 * 1000)
+
+struct server;
+struct health_conn;
+
+struct health {
+	struct server *srv;
+	int epfd;
+	int listen_fd; /* srv->health_fd, not owned */
+	struct pollsrc listen_src;
+	struct health_conn *conns;
+	unsigned nconns;
+	struct h1_msg *msg;
+};
+
+/*
+ * Serve srv's health listener (if any) from epfd. Returns SP_OK or
+ * SP_E_INTERNAL; health_free() cleans up either way.
+ */
+SP_MUST_CHECK enum sp_err health_init(struct health *h, struct server *srv,
+				      int epfd);
+
+/* Handle an event whose data.ptr is a POLLSRC_HEALTH source. */
+void health_event(struct health *h, struct pollsrc *src, uint32_t events,
+		  uint64_t now);
+
+/* Expire slow clients and probes. */
+void health_sweep(struct health *h, uint64_t now);
+
+/* Close every health connection (not the listener, srv owns it). */
+void health_free(struct health *h);
+
+#endif

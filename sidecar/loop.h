@@ -1,0 +1,98 @@
+/*
+ * loop.h: worker threads, each with its own epoll loop and listener.
+ *
+ * Shared-nothing: a worker accepts on its own SO_REUSEPORT socket and
+ * keeps every connection it accepted, with the backend connection that
+ * serves it, until both are closed. Sockets are edge-triggered; an event
+ * only records readiness on the connection and queues it, and the queue
+ * is run after each batch, so a connection is never freed while an event
+ * for it may still be pending.
+ */
+#ifndef SEALPOD_LOOP_H
+#define SEALPOD_LOOP_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include <openssl/ssl.h>
+
+#include "err.h"
+#include "h1.h"
+#include "metrics.h"
+
+struct server;
+struct conn;
+
+/* What an epoll event's data.ptr points to. */
+enum pollsrc_kind {
+	POLLSRC_LISTEN,	 /* a worker's TLS listener */
+	POLLSRC_NOTIFY,	 /* a worker's wake-up eventfd */
+	POLLSRC_CLIENT,	 /* a client connection */
+	POLLSRC_BACKEND, /* its backend connection */
+	POLLSRC_HEALTH,	 /* health listener, clients and probes (health.c) */
+	POLLSRC_CONTROL, /* signals and the tick (control.c) */
+};
+
+struct pollsrc {
+	enum pollsrc_kind kind;
+	unsigned role; /* meaning up to the module that owns the kind */
+};
+
+/* Room for one re-serialised head (see h1_write_response_head). */
+#define LOOP_SCRATCH (H1_HEAD_MAX + H1_HEADERS_MAX + 64)
+
+struct worker {
+	struct server *srv;
+	unsigned id;
+	pthread_t thread;
+	int started;
+	int epfd;
+	int listen_fd; /* owned here once the worker runs */
+	int notify_fd; /* eventfd the main thread writes to wake us */
+	struct pollsrc listen_src;
+	struct pollsrc notify_src;
+	int accepting;
+	uint64_t accept_paused_until;
+
+	struct conn *conns; /* every open connection */
+	size_t nconns;
+	struct conn *runq; /* connections to step after this batch */
+	struct conn *dead; /* closed, freed after this batch */
+
+	SSL_CTX *ctx; /* our reference to the current generation */
+	unsigned ctx_gen;
+	struct metrics *m;
+	uint64_t now; /* monotonic ns, refreshed after each wait */
+	uint64_t next_sweep;
+	uint64_t rejected_quiet; /* rejections not yet logged */
+	uint64_t last_reject_log;
+
+	struct h1_msg *msg; /* parse scratch */
+	char *scratch;	    /* LOOP_SCRATCH bytes */
+};
+
+/*
+ * Create the workers (not yet running) around srv's listeners. Returns
+ * SP_OK or SP_E_INTERNAL; loop_free() cleans up either way.
+ */
+SP_MUST_CHECK enum sp_err loop_init(struct server *srv);
+
+/* Start every worker thread. Returns SP_OK or SP_E_INTERNAL. */
+SP_MUST_CHECK enum sp_err loop_start(struct server *srv);
+
+/* Wake every worker so it re-reads srv's lifecycle flags. */
+void loop_wake(struct server *srv);
+
+/* Number of workers still running. */
+unsigned loop_running(struct server *srv);
+
+/* Join the worker threads and free what loop_init() allocated. */
+void loop_free(struct server *srv);
+
+/* Queue c to be stepped after the current batch of events. */
+void loop_queue(struct worker *w, struct conn *c);
+
+/* Register fd edge-triggered for in, out and hang-up on behalf of src. */
+int loop_watch(struct worker *w, int fd, struct pollsrc *src);
+
+#endif

@@ -1,0 +1,216 @@
+/*
+ * sidecar_config.c: keyword table, overrides, defaults and cross-checks.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "h1.h"
+#include "log.h"
+#include "sidecar_config.h"
+
+#define OFF(f) offsetof(struct sidecar_config, f)
+
+static const struct conf_key sidecar_keys[] = {
+    {"listen", CONF_STR, OFF(listen), 0, 0, 0},
+    {"backend", CONF_STR, OFF(backend), 0, 0, 0},
+    {"tls.cert", CONF_STR, OFF(tls_cert), 0, 0, 0},
+    {"tls.key", CONF_STR, OFF(tls_key), 0, 0, 0},
+    {"health.listen", CONF_STR, OFF(health_listen), 0, 0, 0},
+    {"ready_file", CONF_STR, OFF(ready_file), 0, 0, 0},
+    {"user", CONF_STR, OFF(user), 0, 0, 0},
+    {"log.level", CONF_STR, OFF(log_level), 0, 0, 0},
+    {"workers", CONF_U64, OFF(workers), 0, 0, SIDECAR_WORKERS_MAX},
+    {"limits.header_bytes", CONF_U64, OFF(header_bytes), 0, 1024, H1_HEAD_MAX},
+    {"limits.headers", CONF_U64, OFF(headers), 0, 1, H1_HEADERS_MAX},
+    {"limits.request_line", CONF_U64, OFF(request_line), 0, 64, H1_HEAD_MAX},
+    {"limits.connections", CONF_U64, OFF(connections), 0, 1,
+     SIDECAR_CONNECTIONS_MAX},
+    {"timeouts.header_s", CONF_U64, OFF(header_s), 0, 1, SIDECAR_TIMEOUT_MAX},
+    {"timeouts.idle_s", CONF_U64, OFF(idle_s), 0, 1, SIDECAR_TIMEOUT_MAX},
+    {"timeouts.connect_s", CONF_U64, OFF(connect_s), 0, 1, SIDECAR_TIMEOUT_MAX},
+    {"timeouts.drain_s", CONF_U64, OFF(drain_s), 0, 0, SIDECAR_TIMEOUT_MAX},
+    {"timeouts.drain_delay_s", CONF_U64, OFF(drain_delay_s), 0, 0,
+     SIDECAR_TIMEOUT_MAX},
+    {NULL, CONF_STR, 0, 0, 0, 0},
+};
+
+static void
+set_defaults(struct sidecar_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->header_bytes = SIDECAR_DEF_HEADER_BYTES;
+	cfg->headers = SIDECAR_DEF_HEADERS;
+	cfg->request_line = SIDECAR_DEF_REQUEST_LINE;
+	cfg->connections = SIDECAR_DEF_CONNECTIONS;
+	cfg->header_s = SIDECAR_DEF_HEADER_S;
+	cfg->idle_s = SIDECAR_DEF_IDLE_S;
+	cfg->connect_s = SIDECAR_DEF_CONNECT_S;
+	cfg->drain_s = SIDECAR_DEF_DRAIN_S;
+	cfg->drain_delay_s = SIDECAR_DEF_DRAIN_DELAY_S;
+}
+
+/* Log each line of a conf_load() error text as its own event. */
+static void
+log_conf_errors(char *errs)
+{
+	char *line = errs;
+	char *nl;
+
+	while (line != NULL && *line != '\0') {
+		nl = strchr(line, '\n');
+		if (nl != NULL) {
+			*nl = '\0';
+		}
+		log_event(LOG_ERR, "config.invalid", "usage",
+			  LOG_STR("problem", line));
+		line = nl != NULL ? nl + 1 : NULL;
+	}
+}
+
+/* Replace *field with a copy of value when value is set. */
+static int
+override(char **field, const char *value)
+{
+	char *copy;
+	int rc = -1;
+
+	if (value == NULL) {
+		rc = 0;
+		goto out;
+	}
+	copy = strdup(value);
+	if (copy == NULL) {
+		goto out;
+	}
+	free(*field);
+	*field = copy;
+	rc = 0;
+out:
+	return rc;
+}
+
+static void
+problem(const char *file, const char *key, const char *what, int *bad)
+{
+	log_event(LOG_ERR, "config.invalid", "usage",
+		  LOG_STR("file", file != NULL ? file : "(command line)"),
+		  LOG_STR("key", key), LOG_STR("problem", what));
+	*bad = 1;
+}
+
+/* Parse one address key; required ones must be present. */
+static void
+check_addr(const char *file, const char *key, const char *value, int required,
+	   struct netaddr *out, int *bad)
+{
+	if (value == NULL && required) {
+		problem(file, key, "missing required key", bad);
+	} else if (value != NULL && netaddr_parse(value, out) != 0) {
+		problem(file, key, "not a numeric host:port", bad);
+	}
+}
+
+static void
+check_values(const char *file, struct sidecar_config *cfg, int *bad)
+{
+	enum log_level level;
+
+	check_addr(file, "listen", cfg->listen, 1, &cfg->listen_addr, bad);
+	check_addr(file, "backend", cfg->backend, 1, &cfg->backend_addr, bad);
+	check_addr(file, "health.listen", cfg->health_listen, 0,
+		   &cfg->health_addr, bad);
+	cfg->have_health = cfg->health_listen != NULL;
+	if (cfg->backend != NULL && !*bad &&
+	    !netaddr_is_loopback(&cfg->backend_addr)) {
+		/* Plaintext must never leave the pod's own network stack. */
+		problem(file, "backend", "must be a loopback address", bad);
+	}
+	if (cfg->tls_cert == NULL) {
+		problem(file, "tls.cert", "missing required key", bad);
+	}
+	if (cfg->tls_key == NULL) {
+		problem(file, "tls.key", "missing required key", bad);
+	}
+	if (cfg->request_line > cfg->header_bytes) {
+		problem(file, "limits.request_line",
+			"larger than limits.header_bytes", bad);
+	}
+	if (cfg->log_level != NULL &&
+	    log_level_parse(cfg->log_level, &level) != 0) {
+		problem(file, "log.level",
+			"not one of debug, info, warn, error", bad);
+	}
+}
+
+enum sp_err
+sidecar_config_load(const char *path, const struct sidecar_overrides *ov,
+		    struct sidecar_config *cfg)
+{
+	char *errs = NULL;
+	enum sp_err rc;
+	int bad = 0;
+
+	set_defaults(cfg);
+	if (path != NULL) {
+		rc = conf_load(path, sidecar_keys, cfg, &errs);
+		if (rc == SP_E_USAGE) {
+			log_conf_errors(errs);
+		} else if (rc == SP_E_NOTFOUND) {
+			log_event(LOG_ERR, "config.invalid", "not_found",
+				  LOG_STR("file", path));
+		}
+		if (rc != SP_OK) {
+			goto out;
+		}
+	}
+
+	rc = SP_E_INTERNAL;
+	if (override(&cfg->listen, ov->listen) != 0 ||
+	    override(&cfg->backend, ov->backend) != 0 ||
+	    override(&cfg->tls_cert, ov->tls_cert) != 0 ||
+	    override(&cfg->tls_key, ov->tls_key) != 0) {
+		goto out;
+	}
+
+	check_values(path, cfg, &bad);
+	rc = bad ? SP_E_USAGE : SP_OK;
+out:
+	free(errs);
+	return rc;
+}
+
+void
+sidecar_config_free(struct sidecar_config *cfg)
+{
+	conf_free(sidecar_keys, cfg);
+}
+
+unsigned
+sidecar_config_workers(const struct sidecar_config *cfg)
+{
+	cpu_set_t set;
+	long n = 1;
+
+	/*
+	 * XXX: a cgroup CPU quota (Kubernetes CPU limit) is not read; set
+	 * workers to the limit when it is below the CPUs we may run on.
+	 */
+	if (cfg->workers > 0) {
+		n = (long)cfg->workers;
+	} else if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+		n = CPU_COUNT(&set);
+	} else {
+		n = sysconf(_SC_NPROCESSORS_ONLN);
+	}
+	if (n < 1) {
+		n = 1;
+	} else if (n > SIDECAR_WORKERS_MAX) {
+		n = SIDECAR_WORKERS_MAX;
+	}
+	return (unsigned)n;
+}

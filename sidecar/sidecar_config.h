@@ -1,0 +1,84 @@
+/*
+ * sidecar_config.h: sealpod-sidecar's configuration (docs/sidecar.md).
+ *
+ * A YAML file read through common/conf.h, then command-line overrides,
+ * then defaults and cross-checks. Nothing is used until all of it holds.
+ */
+#ifndef SEALPOD_SIDECAR_CONFIG_H
+#define SEALPOD_SIDECAR_CONFIG_H
+
+#include <stdint.h>
+
+#include "err.h"
+#include "netaddr.h"
+
+/* Defaults (docs/sidecar.md lists them too). */
+#define SIDECAR_DEF_HEADER_BYTES  (32 * 1024)
+#define SIDECAR_DEF_HEADERS	  100
+#define SIDECAR_DEF_REQUEST_LINE  (8 * 1024)
+#define SIDECAR_DEF_CONNECTIONS	  4096
+#define SIDECAR_DEF_HEADER_S	  10
+#define SIDECAR_DEF_IDLE_S	  300
+#define SIDECAR_DEF_CONNECT_S	  5
+#define SIDECAR_DEF_DRAIN_S	  30
+#define SIDECAR_DEF_DRAIN_DELAY_S 0
+
+/* Ceilings on what a configuration may ask for. */
+#define SIDECAR_WORKERS_MAX	256
+#define SIDECAR_CONNECTIONS_MAX (1024 * 1024)
+#define SIDECAR_TIMEOUT_MAX	(7 * 24 * 3600)
+
+struct sidecar_config {
+	/* As read (malloc'd strings; NULL when absent). */
+	char *listen;
+	char *backend;
+	char *tls_cert;
+	char *tls_key;
+	char *health_listen;
+	char *ready_file;
+	char *user;
+	char *log_level;
+	uint64_t workers; /* 0: one per CPU we may run on */
+	uint64_t header_bytes;
+	uint64_t headers;
+	uint64_t request_line;
+	uint64_t connections;
+	uint64_t header_s;
+	uint64_t idle_s;
+	uint64_t connect_s;
+	uint64_t drain_s;
+	uint64_t drain_delay_s;
+
+	/* Derived by sidecar_config_load(). */
+	struct netaddr listen_addr;
+	struct netaddr backend_addr;
+	struct netaddr health_addr;
+	int have_health;
+};
+
+/* Command-line values that replace the file's (NULL: keep the file's). */
+struct sidecar_overrides {
+	const char *listen;
+	const char *backend;
+	const char *tls_cert;
+	const char *tls_key;
+};
+
+/*
+ * Fill cfg from path (NULL: no file, defaults and overrides only), apply
+ * ov, defaults and checks. Every problem is logged as a "config.invalid"
+ * event ("file:line: key: problem") before returning SP_E_USAGE. Returns
+ * SP_OK, SP_E_USAGE, SP_E_NOTFOUND (no such file) or SP_E_INTERNAL. Free
+ * with sidecar_config_free() whatever the result.
+ */
+SP_MUST_CHECK enum sp_err
+sidecar_config_load(const char *path, const struct sidecar_overrides *ov,
+		    struct sidecar_config *cfg);
+
+/* Free the strings of cfg; cfg may then be loaded again. */
+void sidecar_config_free(struct sidecar_config *cfg);
+
+/* Number of workers to start: cfg->workers, or the usable CPUs. */
+unsigned sidecar_config_workers(const struct sidecar_config *cfg);
+
+#endif

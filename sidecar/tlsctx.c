@@ -1,0 +1,357 @@
+/*
+ * tlsctx.c: building server SSL_CTXs and naming handshake failures.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "log.h"
+#include "secret.h"
+#include "tlsctx.h"
+#include "util.h"
+
+/* ALPN wire form of the only protocol issue-2 speaks. */
+static const unsigned char alpn_http11[] = "\x08http/1.1";
+
+/* The first OpenSSL error as text for logs (OpenSSL's static strings). */
+static const char *
+ssl_reason(void)
+{
+	const char *r = ERR_reason_error_string(ERR_peek_last_error());
+
+	return r != NULL ? r : "unknown";
+}
+
+static void
+load_failed(const char *role, const char *reason, const char *detail)
+{
+	log_event(LOG_ERR, "tls.load.failed", reason, LOG_STR("file", role),
+		  LOG_STR("detail", detail));
+}
+
+/*
+ * Choose http/1.1 from the client's ALPN list; refuse a list without it
+ * (RFC 7301 §3.2: no_application_protocol).
+ */
+static int
+alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+	    const unsigned char *in, unsigned int inlen, void *arg)
+{
+	unsigned int i = 0;
+	int rc = SSL_TLSEXT_ERR_ALERT_FATAL;
+
+	(void)ssl;
+	(void)arg;
+	while (i < inlen) {
+		if (in[i] == 0 || in[i] > inlen - i - 1) {
+			break;
+		}
+		if (in[i] == alpn_http11[0] &&
+		    memcmp(in + i + 1, alpn_http11 + 1, in[i]) == 0) {
+			*out = in + i + 1;
+			*outlen = in[i];
+			rc = SSL_TLSEXT_ERR_OK;
+			break;
+		}
+		i += 1u + in[i];
+	}
+	return rc;
+}
+
+/* Leaf and intermediates from a PEM file into ctx. */
+static enum sp_err
+load_chain(SSL_CTX *ctx, const char *path)
+{
+	char *pem = NULL;
+	size_t len = 0;
+	BIO *bio = NULL;
+	X509 *x = NULL;
+	enum sp_err rc;
+
+	rc = file_read_all(path, TLSCTX_CHAIN_MAX, &pem, &len);
+	if (rc != SP_OK) {
+		load_failed("cert", sp_err_name(rc), strerror(errno));
+		goto out;
+	}
+
+	rc = SP_E_USAGE;
+	bio = BIO_new_mem_buf(pem, (int)len);
+	if (bio == NULL) {
+		goto out;
+	}
+	x = PEM_read_bio_X509_AUX(bio, NULL, NULL, NULL);
+	if (x == NULL || SSL_CTX_use_certificate(ctx, x) != 1) {
+		load_failed("cert", "bad_certificate", ssl_reason());
+		goto out;
+	}
+	X509_free(x);
+	for (;;) {
+		x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+		if (x == NULL) {
+			break;
+		}
+		if (SSL_CTX_add0_chain_cert(ctx, x) != 1) {
+			load_failed("cert", "bad_chain", ssl_reason());
+			goto out;
+		}
+	}
+	/* The loop ends on "no start line": the normal end of the file. */
+	ERR_clear_error();
+	rc = SP_OK;
+out:
+	X509_free(x);
+	BIO_free(bio);
+	free(pem);
+	return rc;
+}
+
+/* Read fd (a private file of st_size bytes) into a new secret. */
+static enum sp_err
+read_secret(int fd, const struct stat *st, struct secret **out)
+{
+	struct secret *s = NULL;
+	ssize_t n;
+	enum sp_err rc = SP_E_USAGE;
+
+	if (st->st_size <= 0 || st->st_size >= SECRET_MAX) {
+		goto out;
+	}
+	rc = SP_E_INTERNAL;
+	s = secret_new((size_t)st->st_size + 1);
+	if (s == NULL) {
+		goto out;
+	}
+	while (s->len < s->cap) {
+		n = read(fd, s->data + s->len, s->cap - s->len);
+		if (n < 0 && errno == EINTR) {
+			continue;
+		}
+		if (n < 0) {
+			goto out;
+		}
+		if (n == 0) {
+			break;
+		}
+		s->len += (size_t)n;
+	}
+	rc = SP_E_USAGE;
+	if (s->len == s->cap) {
+		/* The file grew while we read it. */
+		goto out;
+	}
+
+	*out = s;
+	s = NULL;
+	rc = SP_OK;
+out:
+	secret_free(s);
+	return rc;
+}
+
+/* Open the key file and check it is a private regular file. */
+static enum sp_err
+open_key(const char *path, int *fdp, struct stat *st)
+{
+	int fd;
+	enum sp_err rc = SP_E_INTERNAL;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		rc = errno == ENOENT ? SP_E_NOTFOUND : SP_E_USAGE;
+		load_failed("key", sp_err_name(rc), strerror(errno));
+		goto out;
+	}
+	rc = SP_E_USAGE;
+	if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) {
+		load_failed("key", "not_regular_file", "");
+		goto out;
+	}
+	if ((st->st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+		load_failed("key", "unsafe_permissions",
+			    "group or others may access the key file");
+		goto out;
+	}
+
+	*fdp = fd;
+	fd = -1;
+	rc = SP_OK;
+out:
+	if (fd >= 0) {
+		close(fd);
+	}
+	return rc;
+}
+
+/* The private key into ctx, through a struct secret wiped right after. */
+static enum sp_err
+load_key(SSL_CTX *ctx, const char *path)
+{
+	struct secret *s = NULL;
+	struct stat st;
+	EVP_PKEY *pkey = NULL;
+	BIO *bio = NULL;
+	int fd = -1;
+	enum sp_err rc;
+
+	rc = open_key(path, &fd, &st);
+	if (rc != SP_OK) {
+		goto out;
+	}
+	rc = read_secret(fd, &st, &s);
+	if (rc != SP_OK) {
+		load_failed("key", sp_err_name(rc), "cannot read");
+		goto out;
+	}
+
+	rc = SP_E_USAGE;
+	bio = BIO_new_mem_buf(s->data, (int)s->len);
+	if (bio == NULL) {
+		goto out;
+	}
+	pkey = PEM_read_bio_PrivateKey(bio, NULL, NULL, (void *)"");
+	if (pkey == NULL) {
+		load_failed("key", "bad_key", ssl_reason());
+		goto out;
+	}
+	/* OpenSSL checks the key against the certificate here already. */
+	if (SSL_CTX_use_PrivateKey(ctx, pkey) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1) {
+		load_failed("key", "key_mismatch", ssl_reason());
+		goto out;
+	}
+	rc = SP_OK;
+out:
+	EVP_PKEY_free(pkey);
+	BIO_free(bio);
+	secret_free(s);
+	if (fd >= 0) {
+		close(fd);
+	}
+	return rc;
+}
+
+/* Protocol versions, ciphers, modes and callbacks; no key material. */
+static enum sp_err
+configure(SSL_CTX *ctx)
+{
+	static const unsigned char sid_ctx[] = "sealpod-sidecar";
+	enum sp_err rc = SP_E_INTERNAL;
+
+	if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
+	    SSL_CTX_set_cipher_list(ctx, TLSCTX_CIPHERS_12) != 1 ||
+	    SSL_CTX_set_ciphersuites(ctx, TLSCTX_SUITES_13) != 1 ||
+	    SSL_CTX_set1_groups_list(ctx, TLSCTX_GROUPS) != 1 ||
+	    SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1) !=
+		1) {
+		load_failed("(settings)", "internal", ssl_reason());
+		goto out;
+	}
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
+				     SSL_OP_CIPHER_SERVER_PREFERENCE |
+				     SSL_OP_NO_COMPRESSION);
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+				  SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+				  SSL_MODE_RELEASE_BUFFERS);
+	SSL_CTX_set_num_tickets(ctx, 1);
+	SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
+	rc = SP_OK;
+out:
+	return rc;
+}
+
+enum sp_err
+tlsctx_new(const char *chain_path, const char *key_path, SSL_CTX **out)
+{
+	SSL_CTX *ctx = NULL;
+	enum sp_err rc = SP_E_INTERNAL;
+
+	ERR_clear_error();
+	ctx = SSL_CTX_new(TLS_server_method());
+	if (ctx == NULL) {
+		load_failed("(context)", "internal", ssl_reason());
+		goto out;
+	}
+	rc = configure(ctx);
+	if (rc != SP_OK) {
+		goto out;
+	}
+	rc = load_chain(ctx, chain_path);
+	if (rc != SP_OK) {
+		goto out;
+	}
+	rc = load_key(ctx, key_path);
+	if (rc != SP_OK) {
+		goto out;
+	}
+
+	*out = ctx;
+	ctx = NULL;
+	rc = SP_OK;
+out:
+	SSL_CTX_free(ctx);
+	ERR_clear_error();
+	return rc;
+}
+
+int
+tlsctx_cert_current(SSL_CTX *ctx)
+{
+	X509 *x = SSL_CTX_get0_certificate(ctx);
+	int ok = 0;
+
+	if (x != NULL && X509_cmp_current_time(X509_get0_notBefore(x)) < 0 &&
+	    X509_cmp_current_time(X509_get0_notAfter(x)) > 0) {
+		ok = 1;
+	}
+	return ok;
+}
+
+enum tlsctx_fail
+tlsctx_classify(int ssl_error)
+{
+	unsigned long e = ERR_peek_last_error();
+	int reason = ERR_GET_REASON(e);
+	enum tlsctx_fail f = TLSCTX_FAIL_OTHER;
+
+	if (e == 0 && (ssl_error == SSL_ERROR_SYSCALL ||
+		       ssl_error == SSL_ERROR_ZERO_RETURN)) {
+		f = TLSCTX_FAIL_EOF;
+	} else if (reason == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+		f = TLSCTX_FAIL_EOF;
+	} else if (reason == SSL_R_UNSUPPORTED_PROTOCOL ||
+		   reason == SSL_R_VERSION_TOO_LOW ||
+		   reason == SSL_R_WRONG_VERSION_NUMBER) {
+		f = TLSCTX_FAIL_VERSION;
+	} else if (reason == SSL_R_NO_SHARED_CIPHER ||
+		   reason == SSL_R_NO_SHARED_GROUPS ||
+		   reason == SSL_R_NO_SUITABLE_SIGNATURE_ALGORITHM) {
+		f = TLSCTX_FAIL_CIPHER;
+	} else if (reason == SSL_R_NO_APPLICATION_PROTOCOL) {
+		f = TLSCTX_FAIL_ALPN;
+	} else if (reason == SSL_R_HTTP_REQUEST ||
+		   reason == SSL_R_HTTPS_PROXY_REQUEST ||
+		   reason == SSL_R_PACKET_LENGTH_TOO_LONG) {
+		f = TLSCTX_FAIL_NOT_TLS;
+	}
+	return f;
+}
+
+const char *
+tlsctx_fail_name(enum tlsctx_fail f)
+{
+	static const char *const names[TLSCTX_FAIL_COUNT] = {
+	    "version", "cipher", "alpn", "not_tls", "eof", "timeout", "other",
+	};
+	const char *name = "other";
+
+	if ((unsigned)f < TLSCTX_FAIL_COUNT) {
+		name = names[f];
+	}
+	return name;
+}

@@ -1,0 +1,64 @@
+/*
+ * tlsctx.h: the server's TLS configuration (OpenSSL 3).
+ *
+ * One SSL_CTX per certificate generation, built here and shared read-only
+ * by every worker: TLS 1.2 and 1.3 only, ECDHE with AEAD ciphers for 1.2,
+ * ALPN "http/1.1", the chain and key from files. The key file must not be
+ * readable or writable by group or others; its bytes live in a struct
+ * secret only until OpenSSL has parsed them.
+ */
+#ifndef SEALPOD_TLSCTX_H
+#define SEALPOD_TLSCTX_H
+
+#include <openssl/ssl.h>
+
+#include "err.h"
+
+/* Ceiling on the certificate chain file. */
+#define TLSCTX_CHAIN_MAX (1024 * 1024)
+
+/* TLS 1.2 suites: forward secrecy and AEAD only. */
+#define TLSCTX_CIPHERS_12                                                      \
+	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"           \
+	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"           \
+	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+#define TLSCTX_SUITES_13                                                       \
+	"TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"                       \
+	"TLS_CHACHA20_POLY1305_SHA256"
+#define TLSCTX_GROUPS "X25519:P-256:P-384"
+
+/*
+ * Build a server context from the PEM chain (leaf first) and PEM key.
+ * Returns SP_OK with *out set (caller frees with SSL_CTX_free),
+ * SP_E_NOTFOUND (a file is missing), SP_E_USAGE (unsafe key permissions,
+ * unreadable or mismatched material) or SP_E_INTERNAL. Logs the reason
+ * as "tls.load.failed" with the file role, never the file contents.
+ */
+SP_MUST_CHECK enum sp_err tlsctx_new(const char *chain_path,
+				     const char *key_path, SSL_CTX **out);
+
+/*
+ * 1 when the leaf certificate of ctx is within its validity period now,
+ * else 0.
+ */
+int tlsctx_cert_current(SSL_CTX *ctx);
+
+/* Coarse reasons a handshake fails, for metrics and logs. */
+enum tlsctx_fail {
+	TLSCTX_FAIL_VERSION, /* no common protocol version */
+	TLSCTX_FAIL_CIPHER,  /* no common cipher or group */
+	TLSCTX_FAIL_ALPN,    /* client offered no protocol we speak */
+	TLSCTX_FAIL_NOT_TLS, /* plain HTTP or garbage on the TLS port */
+	TLSCTX_FAIL_EOF,     /* the client went away mid-handshake */
+	TLSCTX_FAIL_TIMEOUT, /* header timeout during the handshake */
+	TLSCTX_FAIL_OTHER,
+	TLSCTX_FAIL_COUNT,
+};
+
+/* Classify the error queue after a failed SSL_do_handshake(). */
+enum tlsctx_fail tlsctx_classify(int ssl_error);
+
+/* Stable lower-case name of a reason ("version", "cipher", ...). */
+const char *tlsctx_fail_name(enum tlsctx_fail f);
+
+#endif

@@ -1,0 +1,213 @@
+/*
+ * test_sidecar_config.c: the sidecar's configuration and addresses.
+ *
+ * Real YAML files in a temporary directory through the real conf module:
+ * defaults, flag overrides, cross-checks (loopback backend, request line
+ * within the head limit), refusals, and the numeric address parser.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "log.h"
+#include "netaddr.h"
+#include "sidecar_config.h"
+
+static char dir[] = "/tmp/sealpod-cfgtest.XXXXXX";
+
+static int
+setup(void **state)
+{
+	(void)state;
+	log_init("test", fopen("/dev/null", "w"));
+	return mkdtemp(dir) == NULL ? -1 : 0;
+}
+
+static int
+teardown(void **state)
+{
+	char path[256];
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/c.yaml", dir);
+	unlink(path);
+	return rmdir(dir);
+}
+
+/* Write text to the test config and load it with ov. */
+static enum sp_err
+load(const char *text, const struct sidecar_overrides *ov,
+     struct sidecar_config *cfg)
+{
+	static const struct sidecar_overrides none = {0};
+	char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/c.yaml", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	return sidecar_config_load(path, ov != NULL ? ov : &none, cfg);
+}
+
+#define BASE                                                                   \
+	"listen: \"0.0.0.0:8443\"\n"                                           \
+	"backend: \"127.0.0.1:8000\"\n"                                        \
+	"tls:\n  cert: /tls/tls.crt\n  key: /tls/tls.key\n"
+
+static void
+test_defaults(void **state)
+{
+	struct sidecar_config cfg;
+
+	(void)state;
+	assert_int_equal(load(BASE, NULL, &cfg), SP_OK);
+	assert_int_equal(cfg.header_bytes, 32768);
+	assert_int_equal(cfg.headers, 100);
+	assert_int_equal(cfg.connections, 4096);
+	assert_int_equal(cfg.header_s, 10);
+	assert_int_equal(cfg.idle_s, 300);
+	assert_int_equal(cfg.drain_s, 30);
+	assert_int_equal(cfg.have_health, 0);
+	assert_null(cfg.ready_file);
+	assert_true(sidecar_config_workers(&cfg) >= 1);
+	sidecar_config_free(&cfg);
+}
+
+static void
+test_full_file(void **state)
+{
+	struct sidecar_config cfg;
+
+	(void)state;
+	assert_int_equal(load(BASE "health:\n  listen: \"[::]:8081\"\n"
+				   "ready_file: /models/.sealpod-ready\n"
+				   "workers: 3\n"
+				   "limits:\n  header_bytes: 65536\n"
+				   "  headers: 50\n  connections: 10\n"
+				   "timeouts:\n  idle_s: 600\n  drain_s: 120\n"
+				   "log:\n  level: debug\n",
+			      NULL, &cfg),
+			 SP_OK);
+	assert_int_equal(cfg.have_health, 1);
+	assert_int_equal(cfg.health_addr.ss.ss_family, AF_INET6);
+	assert_string_equal(cfg.ready_file, "/models/.sealpod-ready");
+	assert_int_equal(sidecar_config_workers(&cfg), 3);
+	assert_int_equal(cfg.header_bytes, 65536);
+	assert_int_equal(cfg.idle_s, 600);
+	assert_string_equal(cfg.log_level, "debug");
+	sidecar_config_free(&cfg);
+}
+
+static void
+test_overrides(void **state)
+{
+	struct sidecar_overrides ov = {"127.0.0.1:9443", "[::1]:9000",
+				       "/other.crt", "/other.key"};
+	struct sidecar_config cfg;
+
+	(void)state;
+	assert_int_equal(load(BASE, &ov, &cfg), SP_OK);
+	assert_string_equal(cfg.listen, "127.0.0.1:9443");
+	assert_string_equal(cfg.backend, "[::1]:9000");
+	assert_string_equal(cfg.tls_cert, "/other.crt");
+	assert_string_equal(cfg.tls_key, "/other.key");
+	assert_int_equal(netaddr_port((struct sockaddr *)&cfg.listen_addr.ss),
+			 9443);
+	sidecar_config_free(&cfg);
+
+	/* Flags alone, no file. */
+	assert_int_equal(sidecar_config_load(NULL, &ov, &cfg), SP_OK);
+	sidecar_config_free(&cfg);
+}
+
+static void
+test_refusals(void **state)
+{
+	static const char *const bad[] = {
+	    BASE "bakend: x\n",
+	    BASE "workers: 100000\n",
+	    BASE "limits:\n  header_bytes: 10\n",
+	    BASE "limits:\n  request_line: 40000\n",
+	    BASE "log:\n  level: verbose\n",
+	    BASE "timeouts:\n  idle_s: 0\n",
+	    "listen: \"0.0.0.0:8443\"\nbackend: \"10.0.0.5:8000\"\n"
+	    "tls:\n  cert: a\n  key: b\n",
+	    "listen: \"0.0.0.0:8443\"\nbackend: \"model:8000\"\n"
+	    "tls:\n  cert: a\n  key: b\n",
+	    "listen: \"0.0.0.0:8443\"\nbackend: \"127.0.0.1:8000\"\n",
+	    "backend: \"127.0.0.1:8000\"\ntls:\n  cert: a\n  key: b\n",
+	    NULL,
+	};
+	struct sidecar_config cfg;
+	size_t i;
+
+	(void)state;
+	for (i = 0; bad[i] != NULL; i++) {
+		if (load(bad[i], NULL, &cfg) != SP_E_USAGE) {
+			fail_msg("config %zu was accepted", i);
+		}
+		sidecar_config_free(&cfg);
+	}
+}
+
+static void
+test_netaddr(void **state)
+{
+	static const char *const good[] = {
+	    "127.0.0.1:80", "[::1]:443", "localhost:8000", ":8443", "0.0.0.0:0",
+	    "[::]:65535",   NULL};
+	static const char *const bad[] = {
+	    "127.0.0.1",       "127.0.0.1:",	  "::1:80",  "model:80",
+	    "127.0.0.1:65536", "127.0.0.1:99999", "[::1]80", "127.0.0.1:8a",
+	    "127.0.0.1:-1",    "[::1:80",	  NULL};
+	struct netaddr a;
+	char ip[NETADDR_STR_MAX];
+	size_t i;
+
+	(void)state;
+	for (i = 0; good[i] != NULL; i++) {
+		if (netaddr_parse(good[i], &a) != 0) {
+			fail_msg("refused %s", good[i]);
+		}
+	}
+	for (i = 0; bad[i] != NULL; i++) {
+		if (netaddr_parse(bad[i], &a) == 0) {
+			fail_msg("accepted %s", bad[i]);
+		}
+	}
+	assert_int_equal(netaddr_parse("localhost:1", &a), 0);
+	assert_true(netaddr_is_loopback(&a));
+	assert_int_equal(netaddr_parse("127.9.9.9:1", &a), 0);
+	assert_true(netaddr_is_loopback(&a));
+	assert_int_equal(netaddr_parse("[::1]:1", &a), 0);
+	assert_true(netaddr_is_loopback(&a));
+	assert_int_equal(netaddr_parse("[::ffff:127.0.0.1]:1", &a), 0);
+	assert_true(netaddr_is_loopback(&a));
+	netaddr_ip((struct sockaddr *)&a.ss, ip, sizeof(ip));
+	assert_string_equal(ip, "127.0.0.1");
+	assert_int_equal(netaddr_parse("10.0.0.1:1", &a), 0);
+	assert_false(netaddr_is_loopback(&a));
+	assert_int_equal(netaddr_parse("[::ffff:10.0.0.1]:1", &a), 0);
+	assert_false(netaddr_is_loopback(&a));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_defaults),  cmocka_unit_test(test_full_file),
+	    cmocka_unit_test(test_overrides), cmocka_unit_test(test_refusals),
+	    cmocka_unit_test(test_netaddr),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
