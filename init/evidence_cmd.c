@@ -12,6 +12,7 @@
 #include "attest/attest_providers.h"
 #include "evidence_cmd.h"
 #include "exitcode.h"
+#include "attest/tpm.h"
 #include "log.h"
 #include "util.h"
 
@@ -20,6 +21,7 @@
 struct evidence_opts {
 	const char *tee;
 	const char *root;
+	const char *tcti;
 	unsigned char rd[EVIDENCE_RD_MAX];
 	size_t rdlen;
 };
@@ -30,7 +32,7 @@ evidence_usage(const char *problem, const char *arg)
 	log_event(LOG_ERR, "init.usage.invalid", "usage",
 		  LOG_STR("problem", problem), LOG_STR("argument", arg));
 	fprintf(stderr, "usage: sealpod-init evidence --tee T "
-			"[--report-data HEX] [--root DIR]\n");
+			"[--report-data HEX] [--root DIR] [--tcti SPEC]\n");
 	return EXIT_USAGE;
 }
 
@@ -57,13 +59,14 @@ evidence_options(int argc, char **argv, struct evidence_opts *o)
 	    {"tee", required_argument, NULL, 't'},
 	    {"report-data", required_argument, NULL, 'r'},
 	    {"root", required_argument, NULL, 'R'},
+	    {"tcti", required_argument, NULL, 'T'},
 	    {NULL, 0, NULL, 0},
 	};
 	int rc = 0;
 	int c;
 
 	while (rc == 0) {
-		c = getopt_long(argc, argv, "t:r:R:", longopts, NULL);
+		c = getopt_long(argc, argv, "t:r:R:T:", longopts, NULL);
 		if (c == -1) {
 			break;
 		}
@@ -73,6 +76,11 @@ evidence_options(int argc, char **argv, struct evidence_opts *o)
 			rc = parse_report_data(optarg, o);
 		} else if (c == 'R') {
 			o->root = optarg;
+		} else if (c == 'T' && tpm_tcti_check(optarg) == 0) {
+			o->tcti = optarg;
+		} else if (c == 'T') {
+			rc = evidence_usage("--tcti is not a valid TCTI",
+					    optarg);
 		} else {
 			rc = evidence_usage("unknown option or missing value",
 					    argv[optind - 1]);
@@ -123,6 +131,7 @@ evidence_cmd(int argc, char **argv)
 		goto out;
 	}
 
+	tpm_set_options(o.tcti, TPM_AK_CREATE);
 	rc = evidence_provider(&o, &p);
 	if (rc == SP_OK) {
 		rc = p->collect(o.root, o.rd, o.rdlen, &json);

@@ -49,24 +49,27 @@ poll_sleep(void)
 	(void)nanosleep(&ts, NULL);
 }
 
-/*
- * Is this HCL report the one for our digest? 1: yes; 0: not yet (no or
- * other user data); -1: never (malformed, or the wrong platform).
- */
-static int
-report_is_ours(const unsigned char *hcl, size_t len, uint32_t type,
-	       const unsigned char *digest, size_t dlen, struct hcl_report *rep)
+/* What one read of NV 0x01400001 showed. */
+enum az_report_state {
+	AZ_REPORT_OURS,	     /* our user data: done */
+	AZ_REPORT_STALE,     /* no or other user data: read again */
+	AZ_REPORT_MALFORMED, /* maybe caught mid-rewrite: read again */
+	AZ_REPORT_WRONG,     /* the other platform: never ours */
+};
+
+static enum az_report_state
+report_state(const unsigned char *hcl, size_t len, uint32_t type,
+	     const unsigned char *digest, size_t dlen, struct hcl_report *rep)
 {
+	enum az_report_state st = AZ_REPORT_MALFORMED;
 	struct hcl_var_data var;
-	int ours = -1;
 
 	memset(&var, 0, sizeof(var));
 	if (hcl_parse(hcl, len, rep) != SP_OK ||
 	    hcl_var_data_parse(rep, &var) != SP_OK) {
-		log_event(LOG_ERR, "attest.azure.failed",
-			  "hcl_report_malformed");
 		goto out;
 	}
+	st = AZ_REPORT_WRONG;
 	if (rep->report_type != type) {
 		log_event(LOG_ERR, "attest.azure.failed",
 			  "hcl_report_type_mismatch",
@@ -74,11 +77,14 @@ report_is_ours(const unsigned char *hcl, size_t len, uint32_t type,
 			  LOG_U64("expected", type));
 		goto out;
 	}
-	ours = var.has_user_data && var.user_data_len >= dlen &&
-	       ct_memeq(var.user_data, digest, dlen);
+	st = AZ_REPORT_STALE;
+	if (var.has_user_data && var.user_data_len >= dlen &&
+	    ct_memeq(var.user_data, digest, dlen)) {
+		st = AZ_REPORT_OURS;
+	}
 out:
 	hcl_var_data_free(&var);
-	return ours;
+	return st;
 }
 
 /* NV 0x01400002: the digest, zero-padded to the index's 64 bytes. */
@@ -102,16 +108,17 @@ static enum sp_err
 fresh_report(struct tpm *t, uint32_t type, const unsigned char *digest,
 	     size_t dlen, struct az_vtpm_evidence *ev)
 {
+	enum az_report_state st = AZ_REPORT_STALE;
+	enum sp_err rc = SP_E_ATTEST;
 	size_t tries;
-	int ours = 0;
 
-	for (tries = 0; tries < AZ_POLL_TRIES && ours == 0; tries++) {
+	for (tries = 0; tries < AZ_POLL_TRIES; tries++) {
 		if (tries > 0) {
 			poll_sleep();
 		}
 		if (tries % AZ_POLL_REWRITE == 0 &&
 		    write_user_data(t, digest, dlen) != SP_OK) {
-			return SP_E_ATTEST;
+			goto out;
 		}
 		free(ev->hcl);
 		ev->hcl = NULL;
@@ -119,16 +126,23 @@ fresh_report(struct tpm *t, uint32_t type, const unsigned char *digest,
 				&ev->hcl_len) != SP_OK) {
 			log_event(LOG_ERR, "attest.azure.failed",
 				  "hcl_report_unreadable");
-			return SP_E_ATTEST;
+			goto out;
 		}
-		ours = report_is_ours(ev->hcl, ev->hcl_len, type, digest, dlen,
-				      &ev->report);
+		st = report_state(ev->hcl, ev->hcl_len, type, digest, dlen,
+				  &ev->report);
+		if (st == AZ_REPORT_OURS || st == AZ_REPORT_WRONG) {
+			break;
+		}
 	}
-	if (ours == 0) {
-		log_event(LOG_ERR, "attest.azure.failed", "hcl_user_data_stale",
+	if (st == AZ_REPORT_STALE || st == AZ_REPORT_MALFORMED) {
+		log_event(LOG_ERR, "attest.azure.failed",
+			  st == AZ_REPORT_STALE ? "hcl_user_data_stale"
+						: "hcl_report_malformed",
 			  LOG_U64("tries", tries));
 	}
-	return ours == 1 ? SP_OK : SP_E_ATTEST;
+	rc = st == AZ_REPORT_OURS ? SP_OK : SP_E_ATTEST;
+out:
+	return rc;
 }
 
 /* The HCL's HCLAkPub must be the key that signs our quote. */
@@ -183,7 +197,7 @@ az_vtpm_gather(const char *root, uint32_t type, const unsigned char *digest,
 	    check_ak(ev) != SP_OK) {
 		goto out;
 	}
-	tpm_eventlog_check(root, ev->quote.pcrs);
+	tpm_check_eventlog(root, ev->quote.pcrs);
 	rc = SP_OK;
 out:
 	tpm_close(t);

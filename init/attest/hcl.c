@@ -139,11 +139,12 @@ hcl_binding_ok(const struct hcl_report *r)
 {
 	unsigned char digest[HCL_DIGEST_MAX];
 	size_t n = 0;
+	int ok = 0;
 
-	if (hcl_var_data_digest(r, digest, sizeof(digest), &n) != SP_OK) {
-		return 0;
+	if (hcl_var_data_digest(r, digest, sizeof(digest), &n) == SP_OK) {
+		ok = ct_memeq(digest, r->report_data, n);
 	}
-	return ct_memeq(digest, r->report_data, n);
+	return ok;
 }
 
 /* Decode an unpadded base64url JWK member into out (cap bytes). */
@@ -292,13 +293,15 @@ hcl_var_data_free(struct hcl_var_data *v)
 	memset(v, 0, sizeof(*v));
 }
 
+/* Offsets: the SNP report layout, tee-guest-interfaces.md §3.2. */
 enum sp_err
 hcl_snp_fields(const struct hcl_report *r, struct hcl_snp *out)
 {
 	const unsigned char *p = r->hw_report;
+	enum sp_err rc = SP_E_PROTOCOL;
 
 	if (r->report_type != HCL_TYPE_SNP || r->hw_len != HCL_SNP_LEN) {
-		return SP_E_PROTOCOL;
+		goto out;
 	}
 	memset(out, 0, sizeof(*out));
 	out->version = le32(p + 0x00);
@@ -314,14 +317,18 @@ hcl_snp_fields(const struct hcl_report *r, struct hcl_snp *out)
 	out->reported_tcb = le64(p + 0x180);
 	out->chip_id = p + 0x1A0;
 	out->committed_tcb = le64(p + 0x1E0);
-	return SP_OK;
+	rc = SP_OK;
+out:
+	return rc;
 }
 
 const unsigned char *
 hcl_td_mrtd(const struct hcl_report *r)
 {
-	if (r->report_type != HCL_TYPE_TDX || r->hw_len != HCL_TDREPORT_LEN) {
-		return NULL;
+	const unsigned char *mrtd = NULL;
+
+	if (r->report_type == HCL_TYPE_TDX && r->hw_len == HCL_TDREPORT_LEN) {
+		mrtd = r->hw_report + HCL_TD_MRTD_OFF;
 	}
-	return r->hw_report + HCL_TD_MRTD_OFF;
+	return mrtd;
 }

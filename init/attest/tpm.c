@@ -1,14 +1,14 @@
 /*
  * tpm.c: TPM 2.0 through tpm2-tss ESAPI: the session, the attestation
- * key, quotes over SHA-256 PCR 0-23, NV indexes; the checks of the TPM
+ * key, quotes over SHA-256 PCR 0-23; the checks of the TPM
  * structures we send; and the "tpm" evidence provider
  * (kbs-protocol.md §4.7).
  *
- * Every ESAPI output is freed with Esys_Free right after we copied what
- * we need into fixed-size fields; every size a TPM returns is checked
- * against the field before the copy. Transient objects are flushed even
- * on error paths, because a raw /dev/tpm0 (no resource manager) keeps
- * them until reboot.
+ * NV indexes are in tpm_nv.c. Every ESAPI output is freed with Esys_Free
+ * right after we copied what we need into fixed-size fields; every size a TPM
+ * returns is checked against the field before the copy. Transient objects are
+ * flushed even on error paths, because a raw /dev/tpm0 (no resource manager)
+ * keeps them until reboot.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,24 +32,19 @@
 #include "secret.h"
 #include "tpm.h"
 #include "tpm_eventlog.h"
+#include "tpm_session.h"
 #include "util.h"
 
 #define TPM_DEVICE	    "/dev/tpmrm0"
-#define TPM_DEVICE_RAW	    "/dev/tpm0"
 #define TPM_EVENTLOG_PATH   "/sys/kernel/security/tpm0/binary_bios_measurements"
 #define TPM_PATH_MAX	    4096
 #define TPM_QUOTE_TRIES	    3	     /* PCRs may move between quote and read */
 #define TPM_PCR_READ_ROUNDS TPM_PCRS /* one PCR per round at worst */
 #define TPM_PCR_SELECT_LEN  3	     /* PCR 0-23 */
 #define TPM_PCR_ALL	    0x00FFFFFFu
-#define TPM_NV_WRITE_MAX    1024
 #define TPM_RSA_EXP_DEFAULT 65537
 #define TPM_RSA_BITS	    2048
-/* TPM_RC of a handle that does not exist (handle 1), or of an NV index
- * defined but never written. */
-#define TPM_RC_NO_HANDLE   (TPM2_RC_HANDLE | TPM2_RC_1)
-#define TPM_RC_NV_UNINIT   TPM2_RC_NV_UNINITIALIZED
-#define TPM_RC_SIZE_PARAM1 (TPM2_RC_SIZE | TPM2_RC_P | TPM2_RC_1)
+#define TPM_RC_SIZE_PARAM1  (TPM2_RC_SIZE | TPM2_RC_P | TPM2_RC_1)
 /*
  * The qualifying data of a "tpm" quote: the runtime-data digest resized
  * (zero-padded or truncated) to 64 bytes. Trustee's tpm verifier pads the
@@ -57,11 +52,6 @@
  * guest-components TPM attester resizes to 64 the same way).
  */
 #define TPM_NONCE_LEN 64
-
-struct tpm {
-	TSS2_TCTI_CONTEXT *tcti;
-	ESYS_CONTEXT *ectx;
-};
 
 static char tpm_opt_tcti[TPM_TCTI_MAX];
 static uint32_t tpm_opt_ak = TPM_AK_CREATE;
@@ -87,40 +77,52 @@ tpm_parse_handle(const char *s, uint32_t *out)
 {
 	unsigned long long v;
 	char *end = NULL;
+	int rc = -1;
 
 	if (s == NULL || s[0] < '0' || s[0] > '9') {
-		return -1;
+		goto out;
 	}
 	v = strtoull(s, &end, 0);
 	if (end == s || *end != '\0' || v < TPM_PERSISTENT_FIRST ||
 	    v > TPM_PERSISTENT_LAST) {
-		return -1;
+		goto out;
 	}
 	*out = (uint32_t)v;
-	return 0;
+	rc = 0;
+out:
+	return rc;
+}
+
+/* 1 when c may appear in a TCTI's configuration part. */
+static int
+tcti_conf_char(char c)
+{
+	return (unsigned char)c > 0x20 && (unsigned char)c < 0x7f;
 }
 
 int
 tpm_tcti_check(const char *s)
 {
 	size_t n, name;
+	int rc = -1;
 
 	if (s == NULL) {
-		return -1;
+		goto out;
 	}
 	n = strlen(s);
 	name = strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-");
 	if (n == 0 || n >= TPM_TCTI_MAX || name == 0 ||
 	    (s[name] != '\0' && s[name] != ':')) {
-		return -1;
+		goto out;
 	}
 	for (; s[name] != '\0'; name++) {
-		if ((unsigned char)s[name] <= 0x20 ||
-		    (unsigned char)s[name] >= 0x7f) {
-			return -1;
+		if (!tcti_conf_char(s[name])) {
+			goto out;
 		}
 	}
-	return 0;
+	rc = 0;
+out:
+	return rc;
 }
 
 /* The TCTI string for root: the configured one, or the device there. */
@@ -293,17 +295,18 @@ enum sp_err
 tpm_public_spki(const unsigned char *pub, size_t len, unsigned char *out,
 		size_t cap, size_t *outlen)
 {
+	enum sp_err rc = SP_E_PROTOCOL;
 	TPMT_PUBLIC tp;
 	size_t off = 0;
 
 	memset(&tp, 0, sizeof(tp));
-	if (pub == NULL ||
-	    Tss2_MU_TPMT_PUBLIC_Unmarshal(pub, len, &off, &tp) !=
-		TSS2_RC_SUCCESS ||
-	    off != len) {
-		return SP_E_PROTOCOL;
+	if (pub != NULL &&
+	    Tss2_MU_TPMT_PUBLIC_Unmarshal(pub, len, &off, &tp) ==
+		TSS2_RC_SUCCESS &&
+	    off == len) {
+		rc = tpmt_spki(&tp, out, cap, outlen);
 	}
-	return tpmt_spki(&tp, out, cap, outlen);
+	return rc;
 }
 
 /* Bit mask of the PCRs one TPMS_PCR_SELECTION names (up to 32). */
@@ -365,6 +368,7 @@ out:
 enum sp_err
 tpm_sig_rsassa(const unsigned char *sig, size_t len, size_t *off, size_t *n)
 {
+	enum sp_err rc = SP_E_PROTOCOL;
 	TPMT_SIGNATURE s;
 	size_t end = 0;
 
@@ -375,12 +379,14 @@ tpm_sig_rsassa(const unsigned char *sig, size_t len, size_t *off, size_t *n)
 	    end != len || s.sigAlg != TPM2_ALG_RSASSA ||
 	    s.signature.rsassa.hash != TPM2_ALG_SHA256 ||
 	    s.signature.rsassa.sig.size == 0) {
-		return SP_E_PROTOCOL;
+		goto out;
 	}
 	/* sigAlg, hash, size: three UINT16 before the bytes. */
 	*off = len - s.signature.rsassa.sig.size;
 	*n = s.signature.rsassa.sig.size;
-	return SP_OK;
+	rc = SP_OK;
+out:
+	return rc;
 }
 
 /* The AK template: restricted RSASSA/SHA-256 signing, 2048-bit. */
@@ -727,246 +733,6 @@ out:
 	return rc;
 }
 
-/* The ESYS_TR of an NV index; SP_E_NOTFOUND when it does not exist. */
-static enum sp_err
-nv_handle(struct tpm *t, uint32_t index, ESYS_TR *nvh, TPM2B_NV_PUBLIC **pub)
-{
-	TSS2_RC trc;
-
-	*nvh = ESYS_TR_NONE;
-	trc = Esys_TR_FromTPMPublic(t->ectx, index, ESYS_TR_NONE, ESYS_TR_NONE,
-				    ESYS_TR_NONE, nvh);
-	if (trc == TPM_RC_NO_HANDLE) {
-		return SP_E_NOTFOUND;
-	}
-	if (trc == TSS2_RC_SUCCESS) {
-		trc = Esys_NV_ReadPublic(t->ectx, *nvh, ESYS_TR_NONE,
-					 ESYS_TR_NONE, ESYS_TR_NONE, pub, NULL);
-	}
-	if (trc != TSS2_RC_SUCCESS) {
-		log_event(LOG_ERR, "tpm.nv.failed", "nv_public_failed",
-			  LOG_U64("nv_index", index), LOG_U64("tpm_rc", trc));
-		return SP_E_ATTEST;
-	}
-	return SP_OK;
-}
-
-static void
-nv_close(struct tpm *t, ESYS_TR *nvh)
-{
-	if (*nvh != ESYS_TR_NONE) {
-		(void)Esys_TR_Close(t->ectx, nvh);
-		*nvh = ESYS_TR_NONE;
-	}
-}
-
-int
-tpm_nv_exists(struct tpm *t, uint32_t index)
-{
-	TPM2B_NV_PUBLIC *pub = NULL;
-	ESYS_TR nvh;
-	int found;
-
-	found = nv_handle(t, index, &nvh, &pub) == SP_OK;
-	Esys_Free(pub);
-	nv_close(t, &nvh);
-	return found;
-}
-
-/* TPM2_PT_NV_BUFFER_MAX: the largest NV_Read/NV_Write chunk. */
-static size_t
-nv_chunk(struct tpm *t)
-{
-	TPMS_CAPABILITY_DATA *cap = NULL;
-	TPMI_YES_NO more;
-	size_t n = 512; /* the PC Client minimum */
-	TSS2_RC trc;
-
-	trc = Esys_GetCapability(t->ectx, ESYS_TR_NONE, ESYS_TR_NONE,
-				 ESYS_TR_NONE, TPM2_CAP_TPM_PROPERTIES,
-				 TPM2_PT_NV_BUFFER_MAX, 1, &more, &cap);
-	if (trc == TSS2_RC_SUCCESS && cap->data.tpmProperties.count == 1 &&
-	    cap->data.tpmProperties.tpmProperty[0].property ==
-		TPM2_PT_NV_BUFFER_MAX) {
-		n = cap->data.tpmProperties.tpmProperty[0].value;
-	}
-	Esys_Free(cap);
-	if (n == 0 || n > TPM2_MAX_NV_BUFFER_SIZE) {
-		n = TPM2_MAX_NV_BUFFER_SIZE;
-	}
-	return n;
-}
-
-/* Who authorises reads of this index: the owner, or the index itself. */
-static ESYS_TR
-nv_read_auth(const TPM2B_NV_PUBLIC *pub, ESYS_TR nvh)
-{
-	return (pub->nvPublic.attributes & TPMA_NV_OWNERREAD) != 0
-		   ? ESYS_TR_RH_OWNER
-		   : nvh;
-}
-
-/* Read size bytes in chunks into buf. */
-static enum sp_err
-nv_read_chunks(struct tpm *t, ESYS_TR auth, ESYS_TR nvh, unsigned char *buf,
-	       size_t size)
-{
-	TPM2B_MAX_NV_BUFFER *data = NULL;
-	size_t off = 0, chunk = nv_chunk(t), n;
-	TSS2_RC trc;
-
-	while (off < size) {
-		n = size - off < chunk ? size - off : chunk;
-		trc = Esys_NV_Read(t->ectx, auth, nvh, ESYS_TR_PASSWORD,
-				   ESYS_TR_NONE, ESYS_TR_NONE, (UINT16)n,
-				   (UINT16)off, &data);
-		if (trc != TSS2_RC_SUCCESS || data->size != n) {
-			Esys_Free(data);
-			log_event(LOG_ERR, "tpm.nv.failed",
-				  trc == TPM_RC_NV_UNINIT ? "nv_uninitialized"
-							  : "nv_read_failed",
-				  LOG_U64("tpm_rc", trc));
-			return trc == TPM_RC_NV_UNINIT ? SP_E_NOTFOUND
-						       : SP_E_ATTEST;
-		}
-		memcpy(buf + off, data->buffer, n);
-		Esys_Free(data);
-		data = NULL;
-		off += n;
-	}
-	return SP_OK;
-}
-
-enum sp_err
-tpm_nv_read(struct tpm *t, uint32_t index, size_t max, unsigned char **out,
-	    size_t *len)
-{
-	enum sp_err rc;
-	TPM2B_NV_PUBLIC *pub = NULL;
-	unsigned char *buf = NULL;
-	ESYS_TR nvh;
-	size_t size;
-
-	rc = nv_handle(t, index, &nvh, &pub);
-	if (rc != SP_OK) {
-		goto out;
-	}
-
-	rc = SP_E_ATTEST;
-	size = pub->nvPublic.dataSize;
-	if (size == 0 || size > max || max > TPM_NV_MAX) {
-		log_event(LOG_ERR, "tpm.nv.failed", "nv_size_out_of_range",
-			  LOG_U64("nv_index", index), LOG_U64("size", size));
-		goto out;
-	}
-	buf = malloc(size);
-	if (buf == NULL) {
-		rc = SP_E_INTERNAL;
-		goto out;
-	}
-	rc = nv_read_chunks(t, nv_read_auth(pub, nvh), nvh, buf, size);
-	if (rc != SP_OK) {
-		goto out;
-	}
-	*out = buf;
-	*len = size;
-	buf = NULL;
-out:
-	free(buf);
-	Esys_Free(pub);
-	nv_close(t, &nvh);
-	return rc;
-}
-
-/* Define index with size bytes, owner read and write. */
-static enum sp_err
-nv_define(struct tpm *t, uint32_t index, size_t size, ESYS_TR *nvh)
-{
-	TPM2B_NV_PUBLIC pub;
-	TPM2B_AUTH auth;
-	TSS2_RC trc;
-
-	memset(&pub, 0, sizeof(pub));
-	memset(&auth, 0, sizeof(auth));
-	pub.nvPublic.nvIndex = index;
-	pub.nvPublic.nameAlg = TPM2_ALG_SHA256;
-	pub.nvPublic.attributes = TPMA_NV_OWNERWRITE | TPMA_NV_OWNERREAD;
-	pub.nvPublic.dataSize = (UINT16)size;
-	trc = Esys_NV_DefineSpace(t->ectx, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD,
-				  ESYS_TR_NONE, ESYS_TR_NONE, &auth, &pub, nvh);
-	if (trc != TSS2_RC_SUCCESS) {
-		log_event(LOG_ERR, "tpm.nv.failed", "nv_define_failed",
-			  LOG_U64("nv_index", index), LOG_U64("tpm_rc", trc));
-		return SP_E_ATTEST;
-	}
-	return SP_OK;
-}
-
-/* An index of exactly size bytes: keep, define or redefine. */
-static enum sp_err
-nv_sized(struct tpm *t, uint32_t index, size_t size, ESYS_TR *nvh)
-{
-	enum sp_err rc;
-	TPM2B_NV_PUBLIC *pub = NULL;
-	TSS2_RC trc;
-
-	rc = nv_handle(t, index, nvh, &pub);
-	if (rc == SP_OK && pub->nvPublic.dataSize != size) {
-		trc = Esys_NV_UndefineSpace(t->ectx, ESYS_TR_RH_OWNER, *nvh,
-					    ESYS_TR_PASSWORD, ESYS_TR_NONE,
-					    ESYS_TR_NONE);
-		/* UndefineSpace invalidates the ESYS_TR on success. */
-		if (trc == TSS2_RC_SUCCESS) {
-			*nvh = ESYS_TR_NONE;
-			rc = SP_E_NOTFOUND;
-		} else {
-			log_event(
-			    LOG_ERR, "tpm.nv.failed", "nv_undefine_failed",
-			    LOG_U64("nv_index", index), LOG_U64("tpm_rc", trc));
-			rc = SP_E_ATTEST;
-		}
-	}
-	if (rc == SP_E_NOTFOUND) {
-		rc = nv_define(t, index, size, nvh);
-	}
-	Esys_Free(pub);
-	return rc;
-}
-
-enum sp_err
-tpm_nv_write(struct tpm *t, uint32_t index, const unsigned char *buf,
-	     size_t len)
-{
-	enum sp_err rc = SP_E_ATTEST;
-	TPM2B_MAX_NV_BUFFER data;
-	ESYS_TR nvh = ESYS_TR_NONE;
-	TSS2_RC trc;
-
-	if (buf == NULL || len == 0 || len > TPM_NV_WRITE_MAX) {
-		goto out;
-	}
-	rc = nv_sized(t, index, len, &nvh);
-	if (rc != SP_OK) {
-		goto out;
-	}
-
-	rc = SP_E_ATTEST;
-	memset(&data, 0, sizeof(data));
-	memcpy(data.buffer, buf, len);
-	data.size = (UINT16)len;
-	trc = Esys_NV_Write(t->ectx, ESYS_TR_RH_OWNER, nvh, ESYS_TR_PASSWORD,
-			    ESYS_TR_NONE, ESYS_TR_NONE, &data, 0);
-	if (trc != TSS2_RC_SUCCESS) {
-		log_event(LOG_ERR, "tpm.nv.failed", "nv_write_failed",
-			  LOG_U64("nv_index", index), LOG_U64("tpm_rc", trc));
-		goto out;
-	}
-	rc = SP_OK;
-out:
-	nv_close(t, &nvh);
-	return rc;
-}
-
 /* Compare the replayed SHA-256 bank with the quoted PCRs and log. */
 static void
 eventlog_compare(const struct tpm_eventlog *log,
@@ -996,7 +762,7 @@ eventlog_compare(const struct tpm_eventlog *log,
 }
 
 void
-tpm_eventlog_check(const char *root,
+tpm_check_eventlog(const char *root,
 		   const unsigned char pcrs[TPM_PCRS][TPM_PCR_LEN])
 {
 	struct tpm_eventlog log;
@@ -1081,7 +847,8 @@ out:
 
 /*
  * A TPM is here: the configured TCTI answers, or (default TCTI) the
- * resource-managed or raw device node exists under root.
+ * resource-managed device node exists under root. A raw /dev/tpm0 alone
+ * is not used unless tpm.tcti names it: it has no resource manager.
  */
 static int
 tpm_detect(const char *root)
@@ -1090,10 +857,10 @@ tpm_detect(const char *root)
 	int found;
 
 	if (tpm_opt_tcti[0] == '\0') {
-		return root_has(root, TPM_DEVICE) ||
-		       root_has(root, TPM_DEVICE_RAW);
+		found = root_has(root, TPM_DEVICE);
+	} else {
+		found = tpm_probe(root, &t) == SP_OK;
 	}
-	found = tpm_probe(root, &t) == SP_OK;
 	tpm_close(t);
 	return found;
 }
@@ -1122,7 +889,7 @@ tpm_collect(const char *root, const unsigned char *digest, size_t dlen,
 		goto out;
 	}
 
-	tpm_eventlog_check(root, q->pcrs);
+	tpm_check_eventlog(root, q->pcrs);
 	log_event(LOG_WARN, "attest.tpm.unbound", "tpm_not_a_tee");
 	rc = tpm_evidence_json(q, json);
 out:

@@ -43,7 +43,8 @@
  * Set the process-wide TCTI (NULL: TPM_TCTI_DEFAULT under the provider's
  * root) and attestation key handle (TPM_AK_CREATE, or a persistent
  * handle) that the providers use. Call before collecting evidence; the
- * string is copied. Not thread-safe.
+ * string is copied; one failing tpm_tcti_check() counts as NULL (the
+ * configuration has refused it already). Not thread-safe.
  */
 void tpm_set_options(const char *tcti, uint32_t ak_handle);
 
@@ -100,6 +101,8 @@ struct tpm_quote {
 SP_MUST_CHECK enum sp_err tpm_quote(struct tpm *t, uint32_t ak_handle,
 				    const unsigned char *qdata, size_t qlen,
 				    struct tpm_quote *out);
+
+/* NV indexes (tpm_nv.c). */
 
 /*
  * Read the whole NV index (at most max bytes, max <= TPM_NV_MAX) into a
@@ -162,7 +165,7 @@ SP_MUST_CHECK enum sp_err tpm_public_spki(const unsigned char *pub, size_t len,
  * verifiers take no event log from a TPM, so nothing is sent and nothing
  * fails here.
  */
-void tpm_eventlog_check(const char *root,
+void tpm_check_eventlog(const char *root,
 			const unsigned char pcrs[TPM_PCRS][TPM_PCR_LEN]);
 
 /* Hex of the 24 PCRs as a JSON array, appended to sb (json.h). */

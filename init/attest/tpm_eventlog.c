@@ -223,10 +223,10 @@ tpm_eventlog_next(const struct tpm_eventlog *log, size_t *off,
 		  struct tpm_event *ev)
 {
 	struct el_cur c;
-	int rc;
+	int rc = 0;
 
 	if (*off >= log->len) {
-		return 0;
+		goto out;
 	}
 	c.p = log->buf + *off;
 	c.left = log->len - *off;
@@ -236,10 +236,13 @@ tpm_eventlog_next(const struct tpm_eventlog *log, size_t *off,
 		rc = read_agile(log, &c, ev);
 	}
 	if (rc != 0 || ev->pcr >= TPM_EVENTLOG_PCRS) {
-		return -1;
+		rc = -1;
+		goto out;
 	}
 	*off = log->len - c.left;
-	return 1;
+	rc = 1;
+out:
+	return rc;
 }
 
 enum sp_err
