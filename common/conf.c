@@ -383,6 +383,200 @@ conf_list(struct conf_ctx *ctx, const yaml_event_t *start,
 	}
 }
 
+/* One "key=value" line of a record; the value must be a plain string. */
+static int
+conf_record_line(struct conf_ctx *ctx, const yaml_event_t *ev, const char *item,
+		 const char *key, const char *suffix, struct strbuf *sb)
+{
+	char *v;
+	int rc = -1;
+
+	if (conf_node_ok(ctx, ev, item) != 0) {
+		goto out;
+	}
+	v = conf_string(ctx, ev, item);
+	if (v == NULL) {
+		goto out;
+	}
+	if (strchr(v, '\n') != NULL || strchr(v, '\r') != NULL) {
+		conf_errf(ctx, ev_line(ev), item, "contains a line break");
+	} else {
+		strbuf_appendf(sb, "%s%s=%s\n", key, suffix, v);
+		rc = 0;
+	}
+	free(v);
+out:
+	return rc;
+}
+
+/* A record value that is a list of strings; its start was read. */
+static int
+conf_record_list(struct conf_ctx *ctx, const char *item, const char *key,
+		 struct strbuf *sb)
+{
+	yaml_event_t ev;
+	size_t n = 0;
+	int rc = 0;
+
+	while (conf_next(ctx, &ev) == 0) {
+		if (ev.type == YAML_SEQUENCE_END_EVENT) {
+			yaml_event_delete(&ev);
+			break;
+		}
+		if (n++ == CONF_LIST_MAX) {
+			conf_errf(ctx, ev_line(&ev), item, "more than %d items",
+				  CONF_LIST_MAX);
+			rc = -1;
+		}
+		if (rc == 0 &&
+		    conf_record_line(ctx, &ev, item, key, "[]", sb) != 0) {
+			rc = -1;
+		}
+		if (conf_skip(ctx, &ev) != 0) {
+			rc = -1;
+		}
+		yaml_event_delete(&ev);
+	}
+	if (n == 0 && rc == 0) {
+		conf_errf(ctx, ctx->parser.mark.line + 1, item, "empty list");
+		rc = -1;
+	}
+	return rc;
+}
+
+/* One pair of a record mapping; kev is the key. */
+static int
+conf_record_pair(struct conf_ctx *ctx, const yaml_event_t *kev,
+		 const char *item, struct strbuf *sb)
+{
+	char path[2 * CONF_PATH_MAX + 32];
+	char *key = NULL;
+	yaml_event_t vev;
+	int rc = -1;
+
+	key = conf_string(ctx, kev, item);
+	if (kev->type != YAML_SCALAR_EVENT) {
+		(void)conf_skip(ctx, kev);
+	}
+	if (conf_next(ctx, &vev) != 0) {
+		goto out;
+	}
+	if (key != NULL &&
+	    (strpbrk(key, "=[]\n\r") != NULL || strlen(key) > CONF_PATH_MAX)) {
+		conf_errf(ctx, ev_line(kev), item, "invalid key name");
+		free(key);
+		key = NULL;
+	}
+	snprintf(path, sizeof(path), "%s.%s", item, key != NULL ? key : "?");
+	if (key == NULL) {
+		(void)conf_skip(ctx, &vev);
+	} else if (vev.type == YAML_SEQUENCE_START_EVENT &&
+		   conf_node_ok(ctx, &vev, path) == 0) {
+		rc = conf_record_list(ctx, path, key, sb);
+	} else if (vev.type == YAML_SEQUENCE_START_EVENT ||
+		   vev.type == YAML_MAPPING_START_EVENT) {
+		if (vev.type == YAML_MAPPING_START_EVENT) {
+			conf_errf(ctx, ev_line(&vev), path,
+				  "expected a string or a list, got %s",
+				  ev_kind(&vev));
+		}
+		(void)conf_skip(ctx, &vev);
+	} else {
+		rc = conf_record_line(ctx, &vev, path, key, "", sb);
+	}
+	yaml_event_delete(&vev);
+out:
+	free(key);
+	return rc;
+}
+
+/* One record (a mapping) as text; start is its first event. */
+static char *
+conf_record(struct conf_ctx *ctx, const yaml_event_t *start, const char *item)
+{
+	struct strbuf sb;
+	yaml_event_t kev;
+	int bad = 0;
+
+	strbuf_init(&sb, CONF_RECORD_MAX);
+	if (start->type != YAML_MAPPING_START_EVENT) {
+		conf_errf(ctx, ev_line(start), item,
+			  "expected a mapping, got %s", ev_kind(start));
+		(void)conf_skip(ctx, start);
+		bad = 1;
+		goto out;
+	}
+	while (conf_next(ctx, &kev) == 0) {
+		if (kev.type == YAML_MAPPING_END_EVENT) {
+			yaml_event_delete(&kev);
+			break;
+		}
+		if (conf_record_pair(ctx, &kev, item, &sb) != 0) {
+			bad = 1;
+		}
+		yaml_event_delete(&kev);
+	}
+	strbuf_append(&sb, "", 1);
+	if (!bad && !strbuf_ok(&sb)) {
+		conf_errf(ctx, ev_line(start), item, "longer than %d bytes",
+			  CONF_RECORD_MAX);
+		bad = 1;
+	}
+out:
+	if (bad || ctx->stop) {
+		strbuf_free(&sb);
+	}
+	return bad || ctx->stop ? NULL : sb.buf;
+}
+
+/* The records of a sequence whose start event was already read. */
+static void
+conf_records(struct conf_ctx *ctx, const struct conf_key *k,
+	     struct conf_val *val)
+{
+	char **list = NULL;
+	char item[CONF_PATH_MAX + 16];
+	yaml_event_t ev;
+	size_t n = 0;
+	int bad = 0;
+
+	list = calloc(CONF_LIST_MAX + 1, sizeof(*list));
+	if (list == NULL) {
+		ctx->oom = 1;
+		ctx->stop = 1;
+		bad = 1;
+	}
+	while (conf_next(ctx, &ev) == 0) {
+		if (ev.type == YAML_SEQUENCE_END_EVENT) {
+			yaml_event_delete(&ev);
+			break;
+		}
+		snprintf(item, sizeof(item), "%s[%zu]", k->name, n);
+		if (n >= CONF_LIST_MAX) {
+			if (n == CONF_LIST_MAX) {
+				conf_errf(ctx, ev_line(&ev), k->name,
+					  "more than %d items", CONF_LIST_MAX);
+			}
+			bad = 1;
+			(void)conf_skip(ctx, &ev);
+		} else if (conf_node_ok(ctx, &ev, item) != 0) {
+			bad = 1;
+			(void)conf_skip(ctx, &ev);
+		} else {
+			list[n] = conf_record(ctx, &ev, item);
+			bad |= list[n] == NULL;
+		}
+		n++;
+		yaml_event_delete(&ev);
+	}
+	if (bad || ctx->stop) {
+		conf_list_free(list);
+	} else {
+		val->list = list;
+		val->set = 1;
+	}
+}
+
 /* The value of table key idx (key on line kline); ev is its first event. */
 static void
 conf_value(struct conf_ctx *ctx, const yaml_event_t *ev, size_t idx,
@@ -407,6 +601,13 @@ conf_value(struct conf_ctx *ctx, const yaml_event_t *ev, size_t idx,
 			  ev_kind(ev));
 	} else if (k->type == CONF_LIST) {
 		conf_list(ctx, ev, k, val);
+		goto done;
+	} else if (k->type == CONF_RECORDS &&
+		   ev->type != YAML_SEQUENCE_START_EVENT) {
+		conf_errf(ctx, ev_line(ev), k->name,
+			  "expected a list of mappings, got %s", ev_kind(ev));
+	} else if (k->type == CONF_RECORDS) {
+		conf_records(ctx, k, val);
 		goto done;
 	} else if (k->type == CONF_STR) {
 		val->s = conf_string(ctx, ev, k->name);
@@ -651,7 +852,7 @@ conf_commit(struct conf_ctx *ctx, void *out)
 			free(*(char **)field);
 			*(char **)field = val->s;
 			val->s = NULL;
-		} else if (k->type == CONF_LIST) {
+		} else if (k->type == CONF_LIST || k->type == CONF_RECORDS) {
 			conf_list_free(*(char ***)field);
 			*(char ***)field = val->list;
 			val->list = NULL;
@@ -708,6 +909,50 @@ conf_ctx_free(struct conf_ctx *ctx)
 	strbuf_free(&ctx->errs);
 }
 
+/*
+ * Line of the first flow collection ("[", "{") nested deeper than
+ * CONF_FLOW_DEPTH_MAX, or 0. libyaml's scanner slows down
+ * quadratically on deep flow nesting (a 250 KB file of "[" costs a
+ * minute of CPU), and no configuration needs more than a few levels,
+ * so the text is refused before libyaml sees it. Quoted scalars and
+ * comments are skipped.
+ */
+static size_t
+conf_deep_flow_line(const char *buf, size_t len)
+{
+	size_t i, line = 1, depth = 0, rc = 0;
+	char quote = 0;
+	int comment = 0;
+
+	for (i = 0; i < len && rc == 0; i++) {
+		char c = buf[i];
+
+		if (c == '\n') {
+			line++;
+			comment = 0;
+		} else if (comment) {
+			continue;
+		} else if (quote != 0) {
+			if (c == '\\' && quote == '"' && i + 1 < len) {
+				i++;
+			} else if (c == quote) {
+				quote = 0;
+			}
+		} else if (c == '"' || c == '\'') {
+			quote = c;
+		} else if (c == '#') {
+			comment = 1;
+		} else if (c == '[' || c == '{') {
+			if (++depth > CONF_FLOW_DEPTH_MAX) {
+				rc = line;
+			}
+		} else if ((c == ']' || c == '}') && depth > 0) {
+			depth--;
+		}
+	}
+	return rc;
+}
+
 /* Parse buf into ctx->vals, collecting problems into ctx->errs. */
 static enum sp_err
 conf_parse(struct conf_ctx *ctx, const char *buf, size_t len)
@@ -718,6 +963,14 @@ conf_parse(struct conf_ctx *ctx, const char *buf, size_t len)
 	bad = conf_bad_text_line(buf, len);
 	if (bad != 0) {
 		conf_errf(ctx, bad, "(file)", "invalid UTF-8 or NUL byte");
+		rc = SP_E_USAGE;
+		goto out;
+	}
+	bad = conf_deep_flow_line(buf, len);
+	if (bad != 0) {
+		conf_errf(ctx, bad, "(syntax)",
+			  "flow collections nested deeper than %d",
+			  CONF_FLOW_DEPTH_MAX);
 		rc = SP_E_USAGE;
 		goto out;
 	}
@@ -809,7 +1062,8 @@ conf_free(const struct conf_key *table, void *cfg)
 		if (table[i].type == CONF_STR) {
 			free(*(char **)field);
 			*(char **)field = NULL;
-		} else if (table[i].type == CONF_LIST) {
+		} else if (table[i].type == CONF_LIST ||
+			   table[i].type == CONF_RECORDS) {
 			conf_list_free(*(char ***)field);
 			*(char ***)field = NULL;
 		}

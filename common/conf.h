@@ -24,15 +24,24 @@
 #include "err.h"
 
 /* Ceilings on a configuration file. */
-#define CONF_FILE_MAX (256 * 1024)
-#define CONF_STR_MAX 4096
-#define CONF_LIST_MAX 64
+#define CONF_FILE_MAX	    (256 * 1024)
+#define CONF_STR_MAX	    4096
+#define CONF_LIST_MAX	    64
+#define CONF_FLOW_DEPTH_MAX 8 /* [ and { nesting; libyaml is slow past it */
+#define CONF_RECORD_MAX	    (16 * 1024) /* one CONF_RECORDS item as text */
 
 enum conf_type {
 	CONF_STR,  /* char *, malloc'd */
 	CONF_U64,  /* uint64_t within [min, max] */
 	CONF_BOOL, /* int, from true/false */
 	CONF_LIST, /* char **, NULL-terminated, malloc'd; from a sequence */
+	/*
+	 * char **, NULL-terminated, malloc'd; from a sequence of mappings
+	 * whose values are strings or lists of strings. Each item becomes
+	 * one string of lines: "key=value" for a string, "key[]=item" for
+	 * each list item. Keys hold no '=', nothing holds a newline.
+	 */
+	CONF_RECORDS,
 };
 
 struct conf_key {
@@ -53,7 +62,8 @@ struct conf_key {
  * SP_E_NOTFOUND / SP_E_INTERNAL.
  */
 SP_MUST_CHECK enum sp_err conf_load(const char *path,
-    const struct conf_key *table, void *out, char **errs);
+				    const struct conf_key *table, void *out,
+				    char **errs);
 
 /* Free every CONF_STR and CONF_LIST field named by table in the struct. */
 void conf_free(const struct conf_key *table, void *cfg);

@@ -224,10 +224,14 @@ test_unknown_keys(void **state)
 	       "c.yaml:1: kbs.url: missing required key");
 	EXPECT(VALID "? [a, b]\n: c\n",
 	       "c.yaml:4: (root): keys must be scalars");
-	/* Unknown subtrees are skipped without recursion. */
-	EXPECT(VALID
-	       "deep: [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]"
-	       "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]\n",
+	/*
+	 * Unknown subtrees are skipped without recursion; deeper flow
+	 * nesting is refused up front (test_deep_flow).
+	 */
+	EXPECT(VALID "deep: [[[[[[[[1]]]]]]]]\n",
+	       "c.yaml:4: deep: unknown key");
+	EXPECT(VALID "deep:\n  a:\n    b:\n      c:\n        d:\n"
+		     "          e: [1]\n",
 	       "c.yaml:4: deep: unknown key");
 }
 
@@ -374,6 +378,40 @@ test_anchors_aliases_tags(void **state)
 }
 
 /* The classic exponential alias bomb is refused, and fast. */
+/*
+ * Deep flow nesting is refused before libyaml, whose scanner is
+ * quadratic in it; brackets inside quotes and comments do not count.
+ */
+static void
+test_deep_flow(void **state)
+{
+	static const char deep[] = "tee: [[[[[[[[[x]]]]]]]]]\n";
+	static const char quoted[] = "tee: \"[[[[[[[[[[\" # [[[[[[[[[[\n"
+				     "kbs:\n  url: https://k\n";
+	char *text;
+	size_t n = 200 * 1024;
+	struct cfg c;
+	char *errs = NULL;
+
+	(void)state;
+	EXPECT(deep, "c.yaml:1: (syntax): flow collections nested deeper "
+		     "than 8");
+
+	assert_int_equal(load(quoted, &c, &errs), SP_OK);
+	free(c.tee);
+	free(c.kbs_url);
+
+	text = malloc(n + 1);
+	assert_non_null(text);
+	memset(text, '[', n);
+	text[n] = '\0';
+	/* libyaml itself would spend tens of seconds before failing. */
+	expect_errs(text, n,
+		    "c.yaml:1: (syntax): flow collections nested "
+		    "deeper than 8");
+	free(text);
+}
+
 static void
 test_billion_laughs(void **state)
 {
@@ -564,6 +602,7 @@ main(void)
 	    cmocka_unit_test(test_missing_required),
 	    cmocka_unit_test(test_anchors_aliases_tags),
 	    cmocka_unit_test(test_billion_laughs),
+	    cmocka_unit_test(test_deep_flow),
 	    cmocka_unit_test(test_documents_and_root),
 	    cmocka_unit_test(test_syntax_errors),
 	    cmocka_unit_test(test_text_encoding),
