@@ -23,9 +23,11 @@ scripts/build.sh build >/dev/null
 init=build/init/sealpod-init
 sidecar=build/sidecar/sealpod-sidecar
 
+# Scratch (keys, the plaintext model, certificates) is removed at exit;
+# only the logs are kept.
 work=$(mktemp -d /tmp/sealpod-demo.XXXXXX)
-logs=$work/logs
-mkdir -p "$logs" "$work/kbs/models/tiny-llama" "$work/model"
+logs=$(mktemp -d /tmp/sealpod-demo-logs.XXXXXX)
+mkdir -p "$work/kbs/models/tiny-llama" "$work/model"
 # The unsealed model must live in memory: /dev/shm is a tmpfs.
 target=$(mktemp -d /dev/shm/sealpod-demo-models.XXXXXX)
 tlsdir=$(mktemp -d /dev/shm/sealpod-demo-tls.XXXXXX)
@@ -36,8 +38,9 @@ cleanup() {
 		kill "$pid" 2>/dev/null || true
 	done
 	wait 2>/dev/null || true
-	rm -rf "$target" "$tlsdir"
-	echo "== stopped everything; logs are in $logs"
+	rm -rf "$target" "$tlsdir" "$work"
+	echo "== stopped everything and removed keys and plaintext;" \
+		"logs are in $logs"
 }
 trap cleanup EXIT
 
