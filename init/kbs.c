@@ -25,11 +25,10 @@
 #define KBS_GET_TRIES	    3
 #define KBS_RETRY_DELAY_S   1
 /* The KBS refuses request bodies over 2 MiB (kbs-protocol.md §1.8). */
-#define KBS_REQUEST_MAX		(2 * 1024 * 1024)
-#define KBS_URL_MAX		8192
-#define KBS_CONNECT_TIMEOUT_MS	10000L
-#define KBS_IDLE_TIMEOUT_S	30L
-#define KBS_ADDITIONAL_EVIDENCE "" /* no additional devices yet */
+#define KBS_REQUEST_MAX	       (2 * 1024 * 1024)
+#define KBS_URL_MAX	       8192
+#define KBS_CONNECT_TIMEOUT_MS 10000L
+#define KBS_IDLE_TIMEOUT_S     30L
 
 struct kbs_session {
 	struct http_client *http;
@@ -37,6 +36,10 @@ struct kbs_session {
 	char *jwk;     /* its public half, canonical JWK */
 	char *url;     /* base URL */
 	const struct attest_provider *provider;
+	const char *root;		  /* platform root ("" for "/") */
+	const struct initdata *init_data; /* NULL: none */
+	enum gpu_mode gpu;
+	char *additional;     /* additional_evidence of this handshake */
 	struct secret *token; /* attestation token; a bearer credential */
 	const char *why;      /* reason code of the last failure */
 };
@@ -196,7 +199,43 @@ out:
 	return rc;
 }
 
-/* Evidence over H(JCS(runtime data)), from the configured provider. */
+/*
+ * The additional devices' evidence over the device digest (§2.1 step 5,
+ * runtime data without the additional-evidence key), into s->additional.
+ */
+static enum sp_err
+kbs_additional(struct kbs_session *s, const struct kbs_challenge *ch)
+{
+	enum sp_err rc = SP_E_INTERNAL;
+	unsigned char digest[KBS_DIGEST_MAX];
+	size_t dlen = 0;
+	struct strbuf rd;
+
+	free(s->additional);
+	s->additional = NULL;
+	strbuf_init(&rd, KBS_REQUEST_MAX);
+	s->why = "out_of_memory";
+	kbs_wire_device_runtime_data(&rd, ch->nonce, s->jwk);
+	if (!strbuf_ok(&rd)) {
+		goto out;
+	}
+	rc = kbs_wire_digest(ch->hash, rd.buf, rd.len, digest, &dlen);
+	if (rc != SP_OK) {
+		goto out;
+	}
+	rc = gpu_additional_evidence(s->gpu, digest, dlen, &s->additional);
+	if (rc != SP_OK) {
+		s->why = "gpu_evidence_unavailable";
+	}
+out:
+	strbuf_free(&rd);
+	return rc;
+}
+
+/*
+ * Evidence over H(JCS(runtime data)), from the configured provider,
+ * and the init-data register checked in it before the KBS sees it.
+ */
 static enum sp_err
 kbs_evidence(struct kbs_session *s, const struct kbs_challenge *ch,
 	     char **evidence)
@@ -207,8 +246,13 @@ kbs_evidence(struct kbs_session *s, const struct kbs_challenge *ch,
 	struct strbuf rd;
 
 	strbuf_init(&rd, KBS_REQUEST_MAX);
+	rc = kbs_additional(s, ch);
+	if (rc != SP_OK) {
+		goto out;
+	}
+	rc = SP_E_INTERNAL;
 	s->why = "out_of_memory";
-	kbs_wire_runtime_data(&rd, KBS_ADDITIONAL_EVIDENCE, ch->nonce, s->jwk);
+	kbs_wire_runtime_data(&rd, s->additional, ch->nonce, s->jwk);
 	if (!strbuf_ok(&rd)) {
 		goto out;
 	}
@@ -217,10 +261,17 @@ kbs_evidence(struct kbs_session *s, const struct kbs_challenge *ch,
 		goto out;
 	}
 
-	rc = s->provider->collect("", digest, dlen, evidence);
+	rc = s->provider->collect(s->root, digest, dlen, evidence);
 	if (rc != SP_OK || *evidence == NULL ||
 	    strnlen(*evidence, EVIDENCE_MAX + 1) > EVIDENCE_MAX) {
 		s->why = "evidence_failed";
+		rc = SP_E_ATTEST;
+		goto out;
+	}
+	if (s->init_data != NULL &&
+	    initdata_check(s->init_data, s->provider->tee, *evidence) !=
+		SP_OK) {
+		s->why = "init_data_mismatch";
 		rc = SP_E_ATTEST;
 		goto out;
 	}
@@ -244,8 +295,9 @@ kbs_send_evidence(struct kbs_session *s, const char *nonce,
 	memset(&resp, 0, sizeof(resp));
 	strbuf_init(&body, KBS_REQUEST_MAX);
 	s->why = "attest_body_too_large";
-	kbs_wire_attest_body(&body, nonce, s->jwk, evidence,
-			     KBS_ADDITIONAL_EVIDENCE);
+	kbs_wire_attest_body_init(&body, nonce, s->jwk, evidence, s->additional,
+				  s->init_data != NULL ? s->init_data->body
+						       : NULL);
 	if (!strbuf_ok(&body)) {
 		goto out;
 	}
@@ -332,6 +384,9 @@ kbs_session_new(const struct kbs_opts *opts, struct kbs_session **out)
 		goto out;
 	}
 	s->provider = opts->provider;
+	s->root = opts->root != NULL ? opts->root : "";
+	s->init_data = opts->init_data;
+	s->gpu = opts->gpu;
 	s->url = strdup(opts->url);
 	s->http = http_client_new(&ho);
 	s->key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
@@ -492,6 +547,7 @@ kbs_session_free(struct kbs_session *s)
 		http_client_free(s->http);
 		EVP_PKEY_free(s->key);
 		secret_free(s->token);
+		free(s->additional);
 		free(s->jwk);
 		free(s->url);
 		free(s);

@@ -12,6 +12,8 @@
 
 #include "attest.h"
 #include "err.h"
+#include "gpu.h"
+#include "initdata.h"
 #include "secret.h"
 
 #define KBS_PROTOCOL_VERSION "0.4.0"
@@ -26,6 +28,10 @@ struct kbs_opts {
 	long timeout_s;		/* per request */
 	const struct attest_provider *provider;
 	int allow_http;		/* 1: accept http:// (kbs.insecure_http) */
+	const char *root;	/* platform root for evidence; NULL: "" */
+	/* Optional init-data: sent, and its register checked first. */
+	const struct initdata *init_data;
+	enum gpu_mode gpu;	/* additional device evidence */
 };
 
 /*

@@ -178,6 +178,17 @@ kbs_wire_runtime_data(struct strbuf *sb, const char *additional,
 	strbuf_appends(sb, "}");
 }
 
+void
+kbs_wire_device_runtime_data(struct strbuf *sb, const char *nonce,
+			     const char *jwk)
+{
+	strbuf_appends(sb, "{\"nonce\":");
+	kbs_wire_jcs_str(sb, nonce);
+	strbuf_appends(sb, ",\"tee-pubkey\":");
+	strbuf_appends(sb, jwk);
+	strbuf_appends(sb, "}");
+}
+
 enum sp_err
 kbs_wire_digest(enum kbs_hash h, const void *buf, size_t len,
 		unsigned char *out, size_t *outlen)
@@ -220,7 +231,22 @@ void
 kbs_wire_attest_body(struct strbuf *sb, const char *nonce, const char *jwk,
 		     const char *evidence, const char *additional)
 {
-	strbuf_appends(sb, "{\"init-data\":null,\"runtime-data\":{\"nonce\":");
+	kbs_wire_attest_body_init(sb, nonce, jwk, evidence, additional, NULL);
+}
+
+void
+kbs_wire_attest_body_init(struct strbuf *sb, const char *nonce, const char *jwk,
+			  const char *evidence, const char *additional,
+			  const char *init_toml)
+{
+	if (init_toml == NULL) {
+		strbuf_appends(sb, "{\"init-data\":null");
+	} else {
+		strbuf_appends(sb, "{\"init-data\":{\"body\":");
+		kbs_wire_jcs_str(sb, init_toml);
+		strbuf_appends(sb, ",\"format\":\"toml\"}");
+	}
+	strbuf_appends(sb, ",\"runtime-data\":{\"nonce\":");
 	kbs_wire_jcs_str(sb, nonce);
 	strbuf_appends(sb, ",\"tee-pubkey\":");
 	strbuf_appends(sb, jwk);

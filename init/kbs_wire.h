@@ -84,6 +84,22 @@ void kbs_wire_auth_body(struct strbuf *sb, const char *tee);
 void kbs_wire_attest_body(struct strbuf *sb, const char *nonce, const char *jwk,
 			  const char *evidence, const char *additional);
 
+/*
+ * kbs_wire_attest_body() with init-data: init_toml NULL sends
+ * "init-data":null, otherwise {"format":"toml","body":init_toml}.
+ */
+void kbs_wire_attest_body_init(struct strbuf *sb, const char *nonce,
+			       const char *jwk, const char *evidence,
+			       const char *additional, const char *init_toml);
+
+/*
+ * Append the canonical device runtime data (§2.1 step 5), the one
+ * additional devices bind: {"nonce":N,"tee-pubkey":JWK}, without the
+ * additional-evidence key.
+ */
+void kbs_wire_device_runtime_data(struct strbuf *sb, const char *nonce,
+				  const char *jwk);
+
 struct kbs_challenge {
 	char *nonce;	    /* malloc'd, opaque, at most KBS_NONCE_MAX */
 	enum kbs_hash hash; /* selected-hash-algorithm, else SHA-384 */
