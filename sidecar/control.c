@@ -34,8 +34,9 @@ struct control {
 	struct pollsrc tick_src;
 	uint64_t now;
 	uint64_t next_marker;
-	uint64_t close_at;   /* stop accepting at (draining) */
-	uint64_t give_up_at; /* close everything at (draining) */
+	uint64_t close_at;	    /* stop accepting at (draining) */
+	uint64_t give_up_at;	    /* close everything at (draining) */
+	struct reload_watch reload; /* certificate files, polled */
 	int done;
 };
 
@@ -102,6 +103,7 @@ on_tick(struct control *ct)
 		ct->next_marker = ct->now + CONTROL_MARKER_NS;
 	}
 	health_sweep(&ct->health, ct->now);
+	reload_watch_poll(&ct->reload, srv, ct->now);
 	if (!atomic_load(&srv->draining)) {
 		goto out;
 	}
@@ -159,6 +161,7 @@ control_open(struct control *ct, struct server *srv)
 			  LOG_ERRNO(errno));
 		goto out;
 	}
+	reload_watch_init(&ct->reload, srv, now_ns());
 	rc = health_init(&ct->health, srv, ct->epfd);
 out:
 	return rc;

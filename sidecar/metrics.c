@@ -2,10 +2,70 @@
  * metrics.c: Prometheus text rendering of the workers' counters.
  */
 #include <inttypes.h>
+#include <string.h>
 
 #include "metrics.h"
 
 #define M(x) atomic_load_explicit(&(x), memory_order_relaxed)
+
+/* Upper bounds of the latency buckets, in microseconds and as labels. */
+static const uint64_t bucket_us[METRICS_BUCKETS] = {
+    5000,     10000,	 25000,	    50000,     100000,	 250000,
+    500000,   1000000,	 2500000,   5000000,   10000000, 30000000,
+    60000000, 120000000, 300000000, 600000000,
+};
+static const char *const bucket_le[METRICS_BUCKETS] = {
+    "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1",
+    "2.5",   "5",    "10",    "30",   "60",  "120",  "300", "600",
+};
+
+static const char *const backend_kinds[METRICS_BE_COUNT] = {
+    "connect", "connect_timeout", "timeout", "closed",
+    "io",      "bad_response",	  "other",
+};
+
+void
+metrics_observe(struct metrics_hist *h, uint64_t ns)
+{
+	uint64_t us = ns / 1000;
+	unsigned i;
+
+	for (i = 0; i < METRICS_BUCKETS; i++) {
+		if (us <= bucket_us[i]) {
+			metrics_add(&h->bucket[i], 1);
+			break;
+		}
+	}
+	metrics_add(&h->count, 1);
+	metrics_add(&h->sum_us, us);
+}
+
+enum metrics_backend
+metrics_backend_kind(const char *why)
+{
+	static const struct {
+		const char *why;
+		enum metrics_backend kind;
+	} map[] = {
+	    {"backend_socket", METRICS_BE_CONNECT},
+	    {"backend_connect", METRICS_BE_CONNECT},
+	    {"connect_timeout", METRICS_BE_CONNECT_TIMEOUT},
+	    {"idle_timeout", METRICS_BE_TIMEOUT},
+	    {"backend_closed", METRICS_BE_CLOSED},
+	    {"backend_read", METRICS_BE_IO},
+	    {"backend_write", METRICS_BE_IO},
+	    {"no_memory", METRICS_BE_OTHER},
+	};
+	enum metrics_backend kind = METRICS_BE_BAD_RESPONSE;
+	size_t i;
+
+	for (i = 0; why != NULL && i < sizeof(map) / sizeof(map[0]); i++) {
+		if (strcmp(why, map[i].why) == 0) {
+			kind = map[i].kind;
+		}
+	}
+	return kind;
+}
 
 /* Sum of one counter over all workers, picked by byte offset. */
 static uint64_t
@@ -80,6 +140,100 @@ render_handshakes(const struct metrics *per, unsigned n, struct strbuf *sb)
 	}
 }
 
+static void
+render_backend(const struct metrics *per, unsigned n, struct strbuf *sb)
+{
+	char label[64];
+	unsigned k;
+
+	family(sb, "backend_errors_by_kind_total", "counter",
+	       "Backend errors by kind.");
+	for (k = 0; k < METRICS_BE_COUNT; k++) {
+		snprintf(label, sizeof(label), "{kind=\"%s\"}",
+			 backend_kinds[k]);
+		sample(sb, "backend_errors_by_kind_total", label,
+		       sum_at(per, n,
+			      OFFSET(backend_kind) + k * sizeof(uint64_t)));
+	}
+}
+
+/* A label value with \\, " and newline escaped (Prometheus text). */
+static void
+label_value(struct strbuf *sb, const char *v)
+{
+	for (; *v != '\0'; v++) {
+		if (*v == '\\' || *v == '"') {
+			strbuf_appendf(sb, "\\%c", *v);
+		} else if (*v == '\n') {
+			strbuf_appends(sb, "\\n");
+		} else {
+			strbuf_append(sb, v, 1);
+		}
+	}
+}
+
+static void
+render_routes(const struct metrics *per, unsigned n,
+	      const struct route_table *t, struct strbuf *sb)
+{
+	static const char *const classes[METRICS_CLASSES] = {
+	    "aborted", "1xx", "2xx", "3xx", "4xx", "5xx",
+	};
+	size_t nroutes = t != NULL ? t->n : 0;
+	size_t r;
+	size_t slot;
+	unsigned c;
+	uint64_t v;
+
+	family(sb, "route_requests_total", "counter",
+	       "Requests by route (configured prefix, or none) and status "
+	       "class.");
+	for (r = 0; r <= nroutes; r++) {
+		slot = r < nroutes ? r : METRICS_ROUTE_NONE;
+		for (c = 0; c < METRICS_CLASSES; c++) {
+			v = sum_at(per, n,
+				   OFFSET(route_requests) +
+				       (slot * METRICS_CLASSES + c) *
+					   sizeof(uint64_t));
+			if (v == 0) {
+				continue;
+			}
+			strbuf_appends(sb,
+				       "sealpod_sidecar_route_requests_total"
+				       "{route=\"");
+			label_value(sb, r < nroutes ? t->r[r].prefix : "none");
+			strbuf_appendf(sb, "\",class=\"%s\"} %" PRIu64 "\n",
+				       classes[c], v);
+		}
+	}
+}
+
+static void
+render_hist(const struct metrics *per, unsigned n, size_t off, const char *name,
+	    const char *help, struct strbuf *sb)
+{
+	uint64_t cum = 0;
+	unsigned b;
+
+	family(sb, name, "histogram", help);
+	for (b = 0; b < METRICS_BUCKETS; b++) {
+		cum += sum_at(per, n,
+			      off + offsetof(struct metrics_hist, bucket) +
+				  b * sizeof(uint64_t));
+		strbuf_appendf(
+		    sb, "sealpod_sidecar_%s_bucket{le=\"%s\"} %" PRIu64 "\n",
+		    name, bucket_le[b], cum);
+	}
+	cum = sum_at(per, n, off + offsetof(struct metrics_hist, count));
+	strbuf_appendf(sb,
+		       "sealpod_sidecar_%s_bucket{le=\"+Inf\"} %" PRIu64 "\n",
+		       name, cum);
+	strbuf_appendf(sb, "sealpod_sidecar_%s_count %" PRIu64 "\n", name, cum);
+	cum = sum_at(per, n, off + offsetof(struct metrics_hist, sum_us));
+	strbuf_appendf(sb, "sealpod_sidecar_%s_sum %" PRIu64 ".%06" PRIu64 "\n",
+		       name, cum / 1000000, cum % 1000000);
+}
+
 void
 metrics_render(const struct metrics *per, unsigned n,
 	       const struct metrics_global *g, struct strbuf *sb)
@@ -103,6 +257,7 @@ metrics_render(const struct metrics *per, unsigned n,
 	one(sb, "backend_errors_total", "counter",
 	    "Backend connect failures, resets and invalid responses.",
 	    sum_at(per, n, OFFSET(backend_errors)));
+	render_backend(per, n, sb);
 	one(sb, "client_aborts_total", "counter",
 	    "Exchanges cut short because the client went away.",
 	    sum_at(per, n, OFFSET(client_aborts)));
@@ -123,4 +278,16 @@ metrics_render(const struct metrics *per, unsigned n,
 	    (uint64_t)M(g->marker));
 	one(sb, "draining", "gauge", "1 after SIGTERM.",
 	    (uint64_t)M(g->draining));
+	one(sb, "websocket_tunnels_total", "counter",
+	    "WebSocket upgrades tunnelled (101 from the backend).",
+	    sum_at(per, n, OFFSET(tunnels)));
+	render_routes(per, n, g->routes, sb);
+	render_hist(per, n, OFFSET(ttfb), "ttfb_seconds",
+		    "Time from the first request byte to the first response "
+		    "byte.",
+		    sb);
+	render_hist(per, n, OFFSET(duration), "duration_seconds",
+		    "Time from the first request byte to the end of the "
+		    "exchange.",
+		    sb);
 }

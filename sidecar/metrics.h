@@ -13,10 +13,33 @@
 #include <stdint.h>
 
 #include "json.h"
+#include "route.h"
 #include "tlsctx.h"
 
 /* Status classes: [0] no response (aborted), [1..5] 1xx..5xx. */
 #define METRICS_CLASSES 6
+/* Latency histogram buckets (upper bounds in metrics.c), +Inf implied. */
+#define METRICS_BUCKETS 16
+/* Route slots: one per configured route, then "none" (refused first). */
+#define METRICS_ROUTE_NONE ROUTE_MAX
+
+/* Kinds of backend error (metrics_backend_kind() maps reason codes). */
+enum metrics_backend {
+	METRICS_BE_CONNECT,	    /* refused or failed connect */
+	METRICS_BE_CONNECT_TIMEOUT, /* connect did not finish */
+	METRICS_BE_TIMEOUT,	    /* silent for timeouts.idle_s */
+	METRICS_BE_CLOSED,	    /* closed or reset mid-exchange */
+	METRICS_BE_IO,		    /* read or write error */
+	METRICS_BE_BAD_RESPONSE,    /* invalid head or framing */
+	METRICS_BE_OTHER,
+	METRICS_BE_COUNT,
+};
+
+struct metrics_hist {
+	_Atomic uint64_t bucket[METRICS_BUCKETS]; /* not cumulative */
+	_Atomic uint64_t count;
+	_Atomic uint64_t sum_us;
+};
 
 struct metrics {
 	_Atomic uint64_t requests[METRICS_CLASSES];
@@ -29,6 +52,11 @@ struct metrics {
 	_Atomic uint64_t client_aborts;	 /* client left mid-exchange */
 	_Atomic uint64_t not_ready;	 /* 503s before the ready marker */
 	_Atomic uint64_t bad_requests;	 /* refused by the HTTP/1 parser */
+	_Atomic uint64_t backend_kind[METRICS_BE_COUNT];
+	_Atomic uint64_t route_requests[ROUTE_MAX + 1][METRICS_CLASSES];
+	_Atomic uint64_t tunnels; /* WebSocket upgrades completed */
+	struct metrics_hist ttfb;
+	struct metrics_hist duration;
 } __attribute__((aligned(64)));
 
 /* Process-wide values the main thread keeps. */
@@ -36,8 +64,9 @@ struct metrics_global {
 	_Atomic uint64_t conns_open; /* gauge, TLS connections */
 	_Atomic uint64_t reloads_ok;
 	_Atomic uint64_t reloads_failed;
-	_Atomic int marker;   /* gauge: the ready marker exists */
-	_Atomic int draining; /* gauge */
+	_Atomic int marker;		  /* gauge: the ready marker exists */
+	_Atomic int draining;		  /* gauge */
+	const struct route_table *routes; /* labels; set before serving */
 };
 
 /* Add n to a counter that only the calling thread writes. */
@@ -49,8 +78,14 @@ metrics_add(_Atomic uint64_t *c, uint64_t n)
 			      memory_order_relaxed);
 }
 
+/* Count one observation of ns nanoseconds into h (its only writer). */
+void metrics_observe(struct metrics_hist *h, uint64_t ns);
+
+/* The kind of a backend failure reason code such as "backend_connect". */
+enum metrics_backend metrics_backend_kind(const char *why);
+
 /* Ceiling on the rendered /metrics text. */
-#define METRICS_TEXT_MAX (64 * 1024)
+#define METRICS_TEXT_MAX (256 * 1024)
 
 /*
  * Render the sum of per[0..n) and g into sb as Prometheus text.

@@ -24,8 +24,11 @@
 #include <openssl/err.h>
 
 #include "accesslog.h"
+#include "h2.h"
+#include "ident.h"
 #include "log.h"
 #include "proxy.h"
+#include "route.h"
 #include "server.h"
 #include "tlsctx.h"
 
@@ -150,10 +153,17 @@ request_log(struct conn *c)
 	struct metrics *m = c->w->m;
 	unsigned cls = c->status / 100;
 
+	size_t slot = c->route >= 0 ? (size_t)c->route : METRICS_ROUTE_NONE;
+
 	if (cls >= METRICS_CLASSES) {
 		cls = 0;
 	}
 	metrics_add(&m->requests[cls], 1);
+	metrics_add(&m->route_requests[slot][cls], 1);
+	if (c->t_first != 0) {
+		metrics_observe(&m->ttfb, c->t_first - c->t_start);
+	}
+	metrics_observe(&m->duration, c->w->now - c->t_start);
 	accesslog_write(c, c->w->now);
 }
 
@@ -167,6 +177,7 @@ conn_close(struct conn *c)
 			c->req = RQ_IDLE;
 		}
 		backend_close(c);
+		h2_free(c, NULL); /* h2 (issue 4) */
 		SSL_free(c->ssl);
 		c->ssl = NULL;
 		close(c->fd);
@@ -200,10 +211,14 @@ begin_close(struct conn *c)
 static void
 client_gone(struct conn *c, const char *why)
 {
+	if (c->tunnel && strcmp(why, "client_abort") == 0) {
+		/* Closing a WebSocket is how it ends, not an abort. */
+		why = "tunnel_client_closed";
+	}
 	if (c->req != RQ_IDLE && c->why == NULL) {
 		c->why = why;
 	}
-	if (c->be_fd >= 0 && c->req != RQ_IDLE) {
+	if (c->be_fd >= 0 && c->req != RQ_IDLE && !c->tunnel) {
 		metrics_add(&c->w->m->client_aborts, 1);
 	}
 	conn_close(c);
@@ -217,7 +232,10 @@ status_text(unsigned status)
 		const char *text;
 	} texts[] = {
 	    {400, "Bad Request"},
+	    {403, "Forbidden"},
+	    {404, "Not Found"},
 	    {408, "Request Timeout"},
+	    {413, "Content Too Large"},
 	    {414, "URI Too Long"},
 	    {417, "Expectation Failed"},
 	    {431, "Request Header Fields Too Large"},
@@ -311,6 +329,7 @@ static void
 backend_fail(struct conn *c, unsigned status, const char *why, int err)
 {
 	metrics_add(&c->w->m->backend_errors, 1);
+	metrics_add(&c->w->m->backend_kind[metrics_backend_kind(why)], 1);
 	log_event(LOG_WARN, "backend.failed", why,
 		  LOG_STR("client", c->client_ip), LOG_I64("errno", err));
 	backend_close(c);
@@ -325,6 +344,42 @@ handshake_failed(struct conn *c, enum tlsctx_fail f)
 		  LOG_STR("client", c->client_ip));
 	/* After a failed handshake OpenSSL forbids SSL_shutdown. */
 	conn_close(c);
+}
+
+/*
+ * With mutual TLS: who the verified client is, and whether an allow rule
+ * admits it. Decided once per connection, so every request on it, and
+ * the backend connection serving them, belong to one identity.
+ */
+static void
+peer_identify(struct conn *c)
+{
+	const struct sidecar_config *cfg = cfg_of(c);
+	struct ident_result res;
+	X509 *x;
+
+	if (cfg->client_auth == SIDECAR_AUTH_NONE) {
+		goto out;
+	}
+	x = SSL_get0_peer_certificate(c->ssl);
+	if (x == NULL) {
+		/* tls.client_auth optional, and none was sent. */
+		goto out;
+	}
+	if (SSL_get_verify_result(c->ssl) != X509_V_OK) {
+		c->peer_denied = 1;
+		goto out;
+	}
+	ident_check(x, cfg->allow, cfg->nallow, &res);
+	if (!res.allowed) {
+		/* Name the refused client in the log by its first identity. */
+		c->peer_denied = 1;
+		ident_check(x, NULL, 0, &res);
+	}
+	c->peer_rule = c->peer_denied ? NULL : res.rule;
+	snprintf(c->peer_id, sizeof(c->peer_id), "%s", res.value);
+out:
+	return;
 }
 
 static int
@@ -344,7 +399,12 @@ do_handshake(struct conn *c)
 		c->phase = PH_ACTIVE;
 		c->rd_on_out = 0;
 		c->tls_version = SSL_get_version(c->ssl);
+		peer_identify(c);
 		progress = 1;
+		if (h2_negotiated(c->ssl) && h2_start(c) != SP_OK) {
+			/* h2 (issue 4) */
+			conn_close(c);
+		}
 		goto out;
 	}
 
@@ -459,6 +519,8 @@ request_begin(struct conn *c)
 	c->local = 0;
 	c->resp_started = 0;
 	c->head_request = 0;
+	c->ws_request = 0;
+	c->route = -1;
 	snprintf(c->method, sizeof(c->method), "-");
 	c->path[0] = '\0';
 	if (c->timer != TM_HEADER) {
@@ -519,12 +581,58 @@ out:
 	return;
 }
 
+/* The fields a forwarded WebSocket upgrade needs (h1 drops them). */
+#define WS_UPGRADE_FIELDS "Connection: Upgrade\r\nUpgrade: websocket\r\n"
+
+/*
+ * Replace the target of the written request line with the normalised
+ * path (plus the query as received) and, for a WebSocket upgrade, add
+ * the upgrade fields before the blank line. out[0..n) is the head from
+ * h1_write_request_head(). Returns a new malloc'd head or NULL.
+ */
+static char *
+splice_head(const char *head, const struct h1_msg *m, const char *out, size_t n,
+	    const char *norm, int ws, size_t *len)
+{
+	size_t line_rest = m->method.len + 1 + m->target.len;
+	size_t query = m->target.len - m->path.len;
+	size_t extra = ws ? sizeof(WS_UPGRADE_FIELDS) - 1 : 0;
+	size_t nlen = strlen(norm);
+	size_t cap = n + nlen + extra + 1;
+	char *p;
+	size_t k = 0;
+
+	p = malloc(cap);
+	if (p == NULL || n < line_rest + 2) {
+		free(p);
+		p = NULL;
+		goto out;
+	}
+	memcpy(p, out, m->method.len + 1);
+	k = m->method.len + 1;
+	memcpy(p + k, norm, nlen);
+	k += nlen;
+	memcpy(p + k, head + m->path.off + m->path.len, query);
+	k += query;
+	/* The rest without its final CRLF, the extra fields, the CRLF. */
+	memcpy(p + k, out + line_rest, n - line_rest - 2);
+	k += n - line_rest - 2;
+	memcpy(p + k, WS_UPGRADE_FIELDS, extra);
+	k += extra;
+	memcpy(p + k, "\r\n", 2);
+	k += 2;
+	*len = k;
+out:
+	return p;
+}
+
 /* Prepare body framing and the re-written head for the backend. */
 static int
 request_forward(struct conn *c, const char *head, size_t len,
-		const struct h1_msg *m)
+		const struct h1_msg *m, const char *norm)
 {
 	size_t cap = len + m->nheaders + H1_REWRITE_SLACK;
+	char *spliced;
 	int rc = -1;
 
 	free(c->req_head);
@@ -536,6 +644,14 @@ request_forward(struct conn *c, const char *head, size_t len,
 	    h1_write_request_head(head, m, c->client_ip, c->req_head, cap);
 	c->req_head_sent = 0;
 	if (c->req_head_len == 0) {
+		goto out;
+	}
+	spliced = splice_head(head, m, c->req_head, c->req_head_len, norm,
+			      c->ws_request, &c->req_head_len);
+	free(c->req_head);
+	c->req_head = spliced;
+	if (spliced == NULL) {
+		c->req_head_len = 0;
 		goto out;
 	}
 
@@ -550,6 +666,76 @@ out:
 	return rc;
 }
 
+/* A WebSocket upgrade (RFC 6455 §4.1): GET, HTTP/1.1, no body. */
+static int
+is_websocket(const char *head, const struct h1_msg *m)
+{
+	size_t i;
+	int yes = 0;
+
+	if (!m->upgrade || m->minor != 1 || m->framing != H1_BODY_NONE ||
+	    !h1_span_eq(head, m->method, "GET")) {
+		goto out;
+	}
+	for (i = 0; i < m->nheaders; i++) {
+		if (h1_span_eq(head, m->headers[i].name, "upgrade") &&
+		    h1_span_eq(head, m->headers[i].value, "websocket")) {
+			yes = 1;
+		}
+	}
+out:
+	return yes;
+}
+
+/*
+ * Normalise the path, pick the route, apply the body limit. Returns the
+ * normalised path (in the worker's scratch) or NULL after answering.
+ */
+static const char *
+request_route(struct conn *c, const char *head, const struct h1_msg *m)
+{
+	const struct sidecar_config *cfg = cfg_of(c);
+	char *norm = c->w->scratch;
+	const char *why = NULL;
+	unsigned status = 404;
+	size_t n = 0;
+	long idx = -1;
+
+	if (m->path.len > 0 && head[m->path.off] == '/' &&
+	    2 * (size_t)m->path.len + 2 <= LOOP_SCRATCH) {
+		n = route_normalise(head + m->path.off, m->path.len, norm,
+				    LOOP_SCRATCH, &why);
+		status = 400;
+	}
+	if (n == 0) {
+		if (status == 404) {
+			why = "no_route";
+		}
+		norm = NULL;
+		exchange_fail(c, status, why);
+		goto out;
+	}
+	idx = route_match(&cfg->routes, norm, n,
+			  route_method_bit(head + m->method.off, m->method.len),
+			  &status, &why);
+	if (idx < 0) {
+		/* Never forwarded: admin and debug paths stay private. */
+		norm = NULL;
+		exchange_fail(c, status, why);
+		goto out;
+	}
+	c->route = (int)idx;
+	if (m->framing == H1_BODY_LENGTH &&
+	    m->content_length > cfg->body_bytes) {
+		norm = NULL;
+		exchange_fail(c, 413, "body_too_large");
+		goto out;
+	}
+	c->ws_request = cfg->routes.r[idx].websocket && is_websocket(head, m);
+out:
+	return norm;
+}
+
 /* A complete head is in c2b[scan.start, end): parse and act on it. */
 static void
 request_start(struct conn *c, size_t end)
@@ -559,6 +745,7 @@ request_start(struct conn *c, size_t end)
 	struct iobuf *b = &c->c2b;
 	const char *head = b->data + c->req_scan.start;
 	size_t len = end - c->req_scan.start;
+	const char *norm;
 
 	c->bytes_in = end;
 	b->start = end;
@@ -571,16 +758,25 @@ request_start(struct conn *c, size_t end)
 		goto out;
 	}
 	note_request(c, head, m);
+	if (c->peer_denied) {
+		/* A verified certificate that no tls.allow rule admits. */
+		local_response(c, 403, "identity_denied");
+		goto out;
+	}
 	if (!server_marker_ready(srv)) {
 		/* Deny until ready: nothing reaches the backend. */
 		metrics_add(&c->w->m->not_ready, 1);
 		local_response(c, 503, "not_ready");
 		goto out;
 	}
+	norm = request_route(c, head, m);
+	if (norm == NULL) {
+		goto out;
+	}
 
 	c->keep_alive = m->keep_alive;
 	c->close_after = !m->keep_alive || atomic_load(&srv->closing);
-	if (request_forward(c, head, len, m) != 0) {
+	if (request_forward(c, head, len, m, norm) != 0) {
 		local_response(c, 500, "no_memory");
 		goto out;
 	}
@@ -642,7 +838,7 @@ request_body(struct conn *c)
 		}
 		c->req_left -= used;
 		r = c->req_left == 0 ? H1_CHUNK_DONE : H1_CHUNK_MORE;
-	} else {
+	} else if (c->req_framing == H1_BODY_CHUNKED) {
 		r = h1_chunk_feed(&c->req_chunk, b->data + b->fwd, avail,
 				  &used);
 	}
@@ -650,7 +846,11 @@ request_body(struct conn *c)
 	c->bytes_in += used;
 	progress = 1;
 
-	if (r == H1_CHUNK_ERROR) {
+	if (c->req_framing == H1_BODY_CHUNKED &&
+	    c->req_chunk.payload > cfg_of(c)->body_bytes) {
+		backend_close(c);
+		exchange_fail(c, 413, "body_too_large");
+	} else if (r == H1_CHUNK_ERROR) {
 		metrics_add(&c->w->m->bad_requests, 1);
 		backend_close(c);
 		exchange_fail(c, 400, c->req_chunk.why);
@@ -779,6 +979,9 @@ static void
 backend_eof(struct conn *c)
 {
 	if (c->resp == RS_BODY && c->resp_framing == H1_BODY_CLOSE) {
+		if (c->tunnel) {
+			c->why = "tunnel_backend_closed";
+		}
 		c->resp = RS_DONE;
 		backend_close(c);
 	} else {
@@ -852,6 +1055,44 @@ place_response_head(struct conn *c, const char *out, size_t n, size_t end)
 	return rc;
 }
 
+/*
+ * The backend accepted a WebSocket upgrade: pass its 101 on with the
+ * upgrade fields, then move bytes both ways unexamined until either side
+ * closes or the idle timeout; the connection closes afterwards.
+ */
+static void
+tunnel_start(struct conn *c, const char *head, size_t end,
+	     const struct h1_msg *m)
+{
+	char *out = c->w->scratch;
+	size_t extra = sizeof(WS_UPGRADE_FIELDS) - 1;
+	size_t n;
+
+	n = h1_write_response_head(head, m, 0, out, LOOP_SCRATCH - extra);
+	if (n < 2 || c->req != RQ_DONE) {
+		backend_fail(c, 502, "bad_upgrade", 0);
+		goto out;
+	}
+	memcpy(out + n - 2, WS_UPGRADE_FIELDS "\r\n", extra + 2);
+	n += extra;
+	if (place_response_head(c, out, n, end) != 0) {
+		backend_fail(c, 502, "no_memory", 0);
+		goto out;
+	}
+	memset(&c->resp_scan, 0, sizeof(c->resp_scan));
+	metrics_add(&c->w->m->tunnels, 1);
+	c->tunnel = 1;
+	c->status = 101;
+	c->be_keep = 0;
+	c->close_after = 1;
+	c->req = RQ_BODY;
+	c->req_framing = H1_BODY_CLOSE;
+	c->resp = RS_BODY;
+	c->resp_framing = H1_BODY_CLOSE;
+out:
+	return;
+}
+
 /* A complete response head is in b2c[scan.start, end). */
 static void
 response_start(struct conn *c, size_t end)
@@ -869,9 +1110,13 @@ response_start(struct conn *c, size_t end)
 		backend_fail(c, 502, m->error, 0);
 		goto out;
 	}
-	if (m->status == 101) {
-		/* We never forward Upgrade, so this is a broken backend. */
+	if (m->status == 101 && !c->ws_request) {
+		/* We forwarded no Upgrade, so this is a broken backend. */
 		backend_fail(c, 502, "unexpected_upgrade", 0);
+		goto out;
+	}
+	if (m->status == 101) {
+		tunnel_start(c, head, end, m);
 		goto out;
 	}
 	final = m->status >= 200;
@@ -1190,10 +1435,20 @@ out:
 static int
 step(struct conn *c)
 {
+	enum h2_result r;
 	int progress = 0;
 
 	if (c->phase == PH_HANDSHAKE) {
 		progress = do_handshake(c);
+	} else if (c->phase == PH_ACTIVE && c->h2 != NULL) {
+		/* h2 (issue 4) */
+		r = h2_step(c);
+		progress = r != H2_IDLE;
+		if (r == H2_CLOSE) {
+			/* Linger so a final GOAWAY is not lost to a reset. */
+			h2_free(c, NULL);
+			begin_close(c);
+		}
 	} else if (c->phase == PH_ACTIVE) {
 		progress = do_active(c);
 	} else if (c->phase == PH_LINGER) {
@@ -1227,6 +1482,8 @@ proxy_timeout(struct conn *c)
 		handshake_failed(c, TLSCTX_FAIL_TIMEOUT);
 	} else if (c->phase == PH_LINGER) {
 		conn_close(c);
+	} else if (c->phase == PH_ACTIVE && c->h2 != NULL) {
+		h2_timeout(c); /* h2 (issue 4) */
 	} else if (c->phase != PH_ACTIVE) {
 		/* closed already */
 	} else if (c->timer == TM_CONNECT) {
@@ -1247,8 +1504,10 @@ proxy_timeout(struct conn *c)
 void
 proxy_drain(struct conn *c)
 {
-	if (c->phase == PH_ACTIVE && c->req == RQ_IDLE &&
-	    c->c2b.end == c->c2b.start) {
+	if (c->h2 != NULL) {
+		h2_drain(c); /* h2 (issue 4) */
+	} else if (c->phase == PH_ACTIVE && c->req == RQ_IDLE &&
+		   c->c2b.end == c->c2b.start) {
 		begin_close(c);
 	} else {
 		c->close_after = 1;
@@ -1296,6 +1555,7 @@ proxy_new(struct worker *w, int fd, const struct sockaddr_storage *peer)
 	c->req = RQ_IDLE;
 	c->resp = RS_WAIT;
 	c->cli_in = 1;
+	c->route = -1;
 	set_timer(c, TM_HEADER, cfg_of(c)->header_s * SEC_NS);
 out:
 	if (c == NULL) {

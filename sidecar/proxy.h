@@ -21,6 +21,7 @@
 #include <openssl/ssl.h>
 
 #include "h1.h"
+#include "ident.h"
 #include "loop.h"
 #include "netaddr.h"
 
@@ -61,11 +62,16 @@ struct conn {
 	SSL *ssl;
 	char client_ip[NETADDR_STR_MAX];
 	const char *tls_version;
-	unsigned cli_in : 1;	/* may be readable */
-	unsigned cli_out : 1;	/* may be writable */
-	unsigned cli_hup : 1;	/* peer closed or reset */
-	unsigned rd_on_out : 1; /* last SSL read/handshake wanted write */
-	unsigned wr_on_in : 1;	/* last SSL_write wanted read */
+	unsigned cli_in : 1;	  /* may be readable */
+	unsigned cli_out : 1;	  /* may be writable */
+	unsigned cli_hup : 1;	  /* peer closed or reset */
+	unsigned rd_on_out : 1;	  /* last SSL read/handshake wanted write */
+	unsigned wr_on_in : 1;	  /* last SSL_write wanted read */
+	unsigned peer_denied : 1; /* verified certificate, not allowed */
+	const char *peer_rule;	  /* allow rule that matched, or NULL */
+	char peer_id[IDENT_VALUE_MAX + 1]; /* client identity, or "" */
+
+	struct h2_conn *h2; /* h2 (issue 4): set when ALPN chose h2 */
 
 	/* Backend side. */
 	int be_fd;
@@ -104,6 +110,9 @@ struct conn {
 	unsigned head_request : 1; /* HEAD: the response has no body */
 	unsigned local : 1;	   /* the response is generated here */
 	unsigned resp_started : 1; /* response bytes reached the client */
+	unsigned ws_request : 1;   /* a WebSocket upgrade is forwarded */
+	unsigned tunnel : 1;	   /* after 101: bytes pass both ways as is */
+	int route;		   /* index in the route table, or -1 */
 
 	/* Access log of the current request. */
 	char method[H1_METHOD_MAX + 1];

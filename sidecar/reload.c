@@ -3,6 +3,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
@@ -37,7 +38,7 @@ reload_certificates(struct server *srv)
 	char fp[2 * FINGERPRINT_BYTES + 1];
 	enum sp_err rc;
 
-	rc = tlsctx_new(srv->cfg->tls_cert, srv->cfg->tls_key, &ctx);
+	rc = tlsctx_new_cfg(srv->cfg, &ctx);
 	if (rc != SP_OK) {
 		atomic_fetch_add(&srv->g.reloads_failed, 1);
 		log_event(LOG_ERR, "tls.reload.failed", sp_err_name(rc),
@@ -52,4 +53,74 @@ reload_certificates(struct server *srv)
 		  LOG_U64("generation", atomic_load(&srv->ctx_gen)));
 out:
 	return rc;
+}
+
+static void
+stamp(const char *path, struct reload_stamp *out)
+{
+	struct stat st;
+
+	memset(out, 0, sizeof(*out));
+	if (path != NULL && stat(path, &st) == 0) {
+		out->dev = st.st_dev;
+		out->ino = st.st_ino;
+		out->size = st.st_size;
+		out->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 +
+				st.st_mtim.tv_nsec;
+		out->ctime_ns = (int64_t)st.st_ctim.tv_sec * 1000000000 +
+				st.st_ctim.tv_nsec;
+	}
+}
+
+/* Stamp every watched file into st; returns 1 if any differs from rw. */
+static int
+stamp_all(const struct reload_watch *rw, const struct server *srv,
+	  struct reload_stamp st[RELOAD_FILES])
+{
+	const char *paths[RELOAD_FILES];
+	int changed = 0;
+	size_t i;
+
+	paths[0] = srv->cfg->tls_cert;
+	paths[1] = srv->cfg->tls_key;
+	paths[2] = srv->cfg->client_auth != SIDECAR_AUTH_NONE
+		       ? srv->cfg->tls_client_ca
+		       : NULL;
+	for (i = 0; i < RELOAD_FILES; i++) {
+		stamp(paths[i], &st[i]);
+		if (memcmp(&st[i], &rw->st[i], sizeof(st[i])) != 0) {
+			changed = 1;
+		}
+	}
+	return changed;
+}
+
+void
+reload_watch_init(struct reload_watch *rw, struct server *srv, uint64_t now)
+{
+	memset(rw, 0, sizeof(*rw));
+	(void)stamp_all(rw, srv, rw->st);
+	rw->next = now + srv->cfg->watch_s * RELOAD_POLL_NS;
+}
+
+void
+reload_watch_poll(struct reload_watch *rw, struct server *srv, uint64_t now)
+{
+	struct reload_stamp st[RELOAD_FILES];
+	enum sp_err rc;
+
+	if (srv->cfg->watch_s == 0 || now < rw->next) {
+		goto out;
+	}
+	rw->next = now + srv->cfg->watch_s * RELOAD_POLL_NS;
+	if (!stamp_all(rw, srv, st)) {
+		goto out;
+	}
+	memcpy(rw->st, st, sizeof(rw->st));
+	log_event(LOG_INFO, "tls.reload.changed", NULL,
+		  LOG_STR("trigger", "file_change"));
+	rc = reload_certificates(srv);
+	(void)rc; /* logged and counted; the old generation stays */
+out:
+	return;
 }

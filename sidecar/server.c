@@ -25,6 +25,7 @@ server_init(struct server *srv, const struct sidecar_config *cfg, SSL_CTX *ctx)
 	srv->cfg = cfg;
 	srv->ctx = ctx;
 	srv->health_fd = -1;
+	srv->g.routes = &cfg->routes;
 	pthread_mutex_init(&srv->ctx_lock, NULL);
 	srv->limits.head_bytes = cfg->header_bytes;
 	srv->limits.line_bytes = cfg->request_line;

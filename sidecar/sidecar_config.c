@@ -4,12 +4,14 @@
 #include <errno.h>
 #include <sched.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "conf.h"
 #include "h1.h"
+#include "h2.h"
 #include "log.h"
 #include "sidecar_config.h"
 
@@ -20,6 +22,20 @@ static const struct conf_key sidecar_keys[] = {
     {"backend", CONF_STR, OFF(backend), 0, 0, 0},
     {"tls.cert", CONF_STR, OFF(tls_cert), 0, 0, 0},
     {"tls.key", CONF_STR, OFF(tls_key), 0, 0, 0},
+    {"tls.client_ca", CONF_STR, OFF(tls_client_ca), 0, 0, 0},
+    {"tls.client_auth", CONF_STR, OFF(tls_client_auth_str), 0, 0, 0},
+    {"tls.allow", CONF_RECORDS, OFF(tls_allow_records), 0, 0, 0},
+    {"tls.watch_s", CONF_U64, OFF(watch_s), 0, 0, SIDECAR_WATCH_MAX},
+    {"routes", CONF_RECORDS, OFF(route_records), 0, 0, 0},
+    {"limits.body_bytes", CONF_U64, OFF(body_bytes), 0, 0,
+     SIDECAR_BODY_BYTES_MAX},
+    /* h2 (issue 4) */
+    {"http2.enabled", CONF_BOOL, OFF(http2), 0, 0, 0},
+    {"http2.max_streams", CONF_U64, OFF(h2_max_streams), 0, 1,
+     H2_MAX_STREAMS_MAX},
+    {"http2.max_resets_per_s", CONF_U64, OFF(h2_resets_per_s), 0, 1,
+     H2_RESETS_PER_S_MAX},
+    {"backend_protocol", CONF_STR, OFF(backend_protocol), 0, 0, 0},
     {"health.listen", CONF_STR, OFF(health_listen), 0, 0, 0},
     {"ready_file", CONF_STR, OFF(ready_file), 0, 0, 0},
     {"user", CONF_STR, OFF(user), 0, 0, 0},
@@ -52,6 +68,11 @@ set_defaults(struct sidecar_config *cfg)
 	cfg->connect_s = SIDECAR_DEF_CONNECT_S;
 	cfg->drain_s = SIDECAR_DEF_DRAIN_S;
 	cfg->drain_delay_s = SIDECAR_DEF_DRAIN_DELAY_S;
+	cfg->body_bytes = SIDECAR_DEF_BODY_BYTES;
+	cfg->watch_s = SIDECAR_DEF_WATCH_S;
+	cfg->http2 = 1;
+	cfg->h2_max_streams = H2_DEF_MAX_STREAMS;
+	cfg->h2_resets_per_s = H2_DEF_RESETS_PER_S;
 }
 
 /* Log each line of a conf_load() error text as its own event. */
@@ -115,6 +136,96 @@ check_addr(const char *file, const char *key, const char *value, int required,
 	}
 }
 
+/* "routes[i]: problem" for a record-shaped key. */
+static void
+item_problem(const char *file, const char *key, size_t i, const char *what,
+	     int *bad)
+{
+	char name[64];
+
+	snprintf(name, sizeof(name), "%s[%zu]", key, i);
+	problem(file, name, what, bad);
+}
+
+static void
+check_routes(const char *file, struct sidecar_config *cfg, int *bad)
+{
+	const char *what = NULL;
+	size_t i;
+
+	route_defaults(&cfg->routes);
+	if (cfg->route_records == NULL) {
+		goto out;
+	}
+	cfg->routes.n = 0;
+	for (i = 0; cfg->route_records[i] != NULL; i++) {
+		if (i >= ROUTE_MAX) {
+			problem(file, "routes", "more than 32 routes", bad);
+			break;
+		}
+		if (route_parse(cfg->route_records[i], &cfg->routes.r[i],
+				&what) != 0) {
+			item_problem(file, "routes", i, what, bad);
+		}
+		cfg->routes.n = i + 1;
+	}
+out:
+	return;
+}
+
+static void
+check_client_auth(const char *file, struct sidecar_config *cfg, int *bad)
+{
+	const char *a = cfg->tls_client_auth_str;
+	const char *what = NULL;
+	size_t n = 0;
+	size_t i;
+
+	cfg->client_auth = cfg->tls_client_ca != NULL ? SIDECAR_AUTH_REQUIRED
+						      : SIDECAR_AUTH_NONE;
+	if (a != NULL && strcmp(a, "none") == 0) {
+		cfg->client_auth = SIDECAR_AUTH_NONE;
+	} else if (a != NULL && strcmp(a, "optional") == 0) {
+		cfg->client_auth = SIDECAR_AUTH_OPTIONAL;
+	} else if (a != NULL && strcmp(a, "required") == 0) {
+		cfg->client_auth = SIDECAR_AUTH_REQUIRED;
+	} else if (a != NULL) {
+		problem(file, "tls.client_auth",
+			"not one of none, optional, required", bad);
+	}
+	if (cfg->client_auth != SIDECAR_AUTH_NONE &&
+	    cfg->tls_client_ca == NULL) {
+		problem(file, "tls.client_auth", "needs tls.client_ca", bad);
+	}
+	while (cfg->tls_allow_records != NULL &&
+	       cfg->tls_allow_records[n] != NULL) {
+		n++;
+	}
+	if (n > 0 && cfg->client_auth == SIDECAR_AUTH_NONE) {
+		problem(file, "tls.allow", "needs a tls.client_auth", bad);
+	}
+	if (n == 0 || n > IDENT_RULES_MAX) {
+		if (n > IDENT_RULES_MAX) {
+			problem(file, "tls.allow", "more than 64 rules", bad);
+		}
+		goto out;
+	}
+	cfg->allow = calloc(n, sizeof(*cfg->allow));
+	if (cfg->allow == NULL) {
+		problem(file, "tls.allow", "out of memory", bad);
+		goto out;
+	}
+	cfg->nallow = n;
+	for (i = 0; i < n; i++) {
+		if (ident_parse(cfg->tls_allow_records[i], &cfg->allow[i],
+				&what) != 0) {
+			item_problem(file, "tls.allow", i, what, bad);
+		}
+	}
+out:
+	return;
+}
+
 static void
 check_values(const char *file, struct sidecar_config *cfg, int *bad)
 {
@@ -144,6 +255,15 @@ check_values(const char *file, struct sidecar_config *cfg, int *bad)
 	    log_level_parse(cfg->log_level, &level) != 0) {
 		problem(file, "log.level",
 			"not one of debug, info, warn, error", bad);
+	}
+	check_routes(file, cfg, bad);
+	check_client_auth(file, cfg, bad);
+	/* h2 (issue 4): how streams reach the backend. */
+	cfg->backend_h2c = cfg->backend_protocol != NULL &&
+			   strcmp(cfg->backend_protocol, "h2c") == 0;
+	if (cfg->backend_protocol != NULL && !cfg->backend_h2c &&
+	    strcmp(cfg->backend_protocol, "h1") != 0) {
+		problem(file, "backend_protocol", "not one of h1, h2c", bad);
 	}
 }
 
@@ -188,6 +308,9 @@ void
 sidecar_config_free(struct sidecar_config *cfg)
 {
 	conf_free(sidecar_keys, cfg);
+	free(cfg->allow);
+	cfg->allow = NULL;
+	cfg->nallow = 0;
 }
 
 unsigned

@@ -10,7 +10,9 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "ident.h"
 #include "netaddr.h"
+#include "route.h"
 
 /* Defaults (docs/sidecar.md lists them too). */
 #define SIDECAR_DEF_HEADER_BYTES  (32 * 1024)
@@ -22,11 +24,22 @@
 #define SIDECAR_DEF_CONNECT_S	  5
 #define SIDECAR_DEF_DRAIN_S	  30
 #define SIDECAR_DEF_DRAIN_DELAY_S 0
+#define SIDECAR_DEF_BODY_BYTES	  (64ull * 1024 * 1024)
+#define SIDECAR_DEF_WATCH_S	  2
+#define SIDECAR_WATCH_MAX	  3600
 
 /* Ceilings on what a configuration may ask for. */
 #define SIDECAR_WORKERS_MAX	256
 #define SIDECAR_CONNECTIONS_MAX (1024 * 1024)
 #define SIDECAR_TIMEOUT_MAX	(7 * 24 * 3600)
+#define SIDECAR_BODY_BYTES_MAX	(1ull << 40)
+
+/* tls.client_auth */
+enum sidecar_client_auth {
+	SIDECAR_AUTH_NONE,     /* no certificate requested */
+	SIDECAR_AUTH_OPTIONAL, /* requested; if sent it must verify */
+	SIDECAR_AUTH_REQUIRED, /* a verified certificate is required */
+};
 
 struct sidecar_config {
 	/* As read (malloc'd strings; NULL when absent). */
@@ -38,7 +51,18 @@ struct sidecar_config {
 	char *ready_file;
 	char *user;
 	char *log_level;
-	uint64_t workers; /* 0: one per CPU we may run on */
+	char *tls_client_ca;
+	char *tls_client_auth_str;
+	char **tls_allow_records; /* CONF_RECORDS */
+	char **route_records;	  /* CONF_RECORDS */
+	uint64_t body_bytes;
+	uint64_t watch_s; /* tls.watch_s: file poll period, 0 = off */
+	/* h2 (issue 4): HTTP/2 from clients, see h2.h. */
+	int http2;		  /* offer "h2" in ALPN */
+	uint64_t h2_max_streams;  /* concurrent streams per connection */
+	uint64_t h2_resets_per_s; /* RST_STREAM per second before GOAWAY */
+	char *backend_protocol;	  /* "h1" (default) or "h2c" */
+	uint64_t workers;	  /* 0: one per CPU we may run on */
 	uint64_t header_bytes;
 	uint64_t headers;
 	uint64_t request_line;
@@ -54,6 +78,11 @@ struct sidecar_config {
 	struct netaddr backend_addr;
 	struct netaddr health_addr;
 	int have_health;
+	int backend_h2c; /* backend_protocol is "h2c" */
+	enum sidecar_client_auth client_auth;
+	struct ident_rule *allow; /* nallow entries, malloc'd */
+	size_t nallow;
+	struct route_table routes; /* the defaults unless configured */
 };
 
 /* Command-line values that replace the file's (NULL: keep the file's). */

@@ -13,11 +13,14 @@
 
 #include "log.h"
 #include "secret.h"
+#include "sidecar_config.h"
 #include "tlsctx.h"
 #include "util.h"
 
 /* ALPN wire form of the only protocol issue-2 speaks. */
 static const unsigned char alpn_http11[] = "\x08http/1.1";
+/* h2 (issue 4): preferred when enabled (arg of alpn_select non-NULL). */
+static const unsigned char alpn_h2[] = "\x02h2";
 
 /* The first OpenSSL error as text for logs (OpenSSL's static strings). */
 static const char *
@@ -35,31 +38,51 @@ load_failed(const char *role, const char *reason, const char *detail)
 		  LOG_STR("detail", detail));
 }
 
+/* The offset of proto (wire form) in the client's ALPN list, or -1. */
+static long
+alpn_find(const unsigned char *in, unsigned int inlen,
+	  const unsigned char *proto)
+{
+	unsigned int i = 0;
+	long at = -1;
+
+	while (i < inlen) {
+		if (in[i] == 0 || in[i] > inlen - i - 1) {
+			break;
+		}
+		if (in[i] == proto[0] &&
+		    memcmp(in + i + 1, proto + 1, in[i]) == 0) {
+			at = (long)i;
+			break;
+		}
+		i += 1u + in[i];
+	}
+	return at;
+}
+
 /*
- * Choose http/1.1 from the client's ALPN list; refuse a list without it
- * (RFC 7301 §3.2: no_application_protocol).
+ * Choose h2 (when arg is non-NULL: HTTP/2 enabled), else http/1.1, from
+ * the client's ALPN list; refuse a list without either (RFC 7301 §3.2:
+ * no_application_protocol).
  */
 static int
 alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
 	    const unsigned char *in, unsigned int inlen, void *arg)
 {
-	unsigned int i = 0;
+	long at = -1;
 	int rc = SSL_TLSEXT_ERR_ALERT_FATAL;
 
 	(void)ssl;
-	(void)arg;
-	while (i < inlen) {
-		if (in[i] == 0 || in[i] > inlen - i - 1) {
-			break;
-		}
-		if (in[i] == alpn_http11[0] &&
-		    memcmp(in + i + 1, alpn_http11 + 1, in[i]) == 0) {
-			*out = in + i + 1;
-			*outlen = in[i];
-			rc = SSL_TLSEXT_ERR_OK;
-			break;
-		}
-		i += 1u + in[i];
+	if (arg != NULL) {
+		at = alpn_find(in, inlen, alpn_h2);
+	}
+	if (at < 0) {
+		at = alpn_find(in, inlen, alpn_http11);
+	}
+	if (at >= 0) {
+		*out = in + at + 1;
+		*outlen = in[at];
+		rc = SSL_TLSEXT_ERR_OK;
 	}
 	return rc;
 }
@@ -299,6 +322,79 @@ out:
 	return rc;
 }
 
+/* Trust anchors for client certificates, and the names we advertise. */
+static enum sp_err
+load_client_ca(SSL_CTX *ctx, const char *path, int required)
+{
+	STACK_OF(X509_NAME) *names = NULL;
+	X509_STORE *store = NULL;
+	struct stat st;
+	enum sp_err rc = SP_E_NOTFOUND;
+	int mode = SSL_VERIFY_PEER;
+
+	if (stat(path, &st) != 0) {
+		load_failed("client_ca", "not_found", strerror(errno));
+		goto out;
+	}
+	rc = SP_E_USAGE;
+	if (!S_ISREG(st.st_mode) || st.st_size > TLSCTX_CHAIN_MAX) {
+		load_failed("client_ca", "bad_file",
+			    "not a small regular file");
+		goto out;
+	}
+	store = X509_STORE_new();
+	if (store == NULL || X509_STORE_load_file(store, path) != 1) {
+		load_failed("client_ca", "bad_certificate", ssl_reason());
+		goto out;
+	}
+	names = SSL_load_client_CA_file(path);
+	if (names == NULL) {
+		load_failed("client_ca", "bad_certificate", ssl_reason());
+		goto out;
+	}
+	/* Only this bundle is trusted: the system store is never loaded. */
+	SSL_CTX_set_cert_store(ctx, store);
+	store = NULL;
+	SSL_CTX_set_client_CA_list(ctx, names);
+	names = NULL;
+	if (required) {
+		mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+	}
+	SSL_CTX_set_verify(ctx, mode, NULL);
+	SSL_CTX_set_verify_depth(ctx, 8);
+	rc = SP_OK;
+out:
+	X509_STORE_free(store);
+	sk_X509_NAME_pop_free(names, X509_NAME_free);
+	return rc;
+}
+
+enum sp_err
+tlsctx_new_cfg(const struct sidecar_config *cfg, SSL_CTX **out)
+{
+	SSL_CTX *ctx = NULL;
+	enum sp_err rc;
+
+	rc = tlsctx_new(cfg->tls_cert, cfg->tls_key, &ctx);
+	if (rc == SP_OK && cfg->http2) {
+		/* h2 (issue 4): offer HTTP/2 first. */
+		SSL_CTX_set_alpn_select_cb(ctx, alpn_select, (void *)alpn_h2);
+	}
+	if (rc != SP_OK || cfg->client_auth == SIDECAR_AUTH_NONE) {
+		goto done;
+	}
+	rc = load_client_ca(ctx, cfg->tls_client_ca,
+			    cfg->client_auth == SIDECAR_AUTH_REQUIRED);
+	ERR_clear_error();
+done:
+	if (rc == SP_OK) {
+		*out = ctx;
+		ctx = NULL;
+	}
+	SSL_CTX_free(ctx);
+	return rc;
+}
+
 int
 tlsctx_cert_current(SSL_CTX *ctx)
 {
@@ -332,6 +428,10 @@ tlsctx_classify(int ssl_error)
 		   reason == SSL_R_NO_SHARED_GROUPS ||
 		   reason == SSL_R_NO_SUITABLE_SIGNATURE_ALGORITHM) {
 		f = TLSCTX_FAIL_CIPHER;
+	} else if (reason == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE ||
+		   reason == SSL_R_CERTIFICATE_VERIFY_FAILED ||
+		   reason == SSL_R_NO_CERTIFICATES_RETURNED) {
+		f = TLSCTX_FAIL_CLIENT_CERT;
 	} else if (reason == SSL_R_NO_APPLICATION_PROTOCOL) {
 		f = TLSCTX_FAIL_ALPN;
 	} else if (reason == SSL_R_HTTP_REQUEST ||
@@ -346,7 +446,8 @@ const char *
 tlsctx_fail_name(enum tlsctx_fail f)
 {
 	static const char *const names[TLSCTX_FAIL_COUNT] = {
-	    "version", "cipher", "alpn", "not_tls", "eof", "timeout", "other",
+	    "version", "cipher",  "alpn",	 "not_tls",
+	    "eof",     "timeout", "client_cert", "other",
 	};
 	const char *name = "other";
 

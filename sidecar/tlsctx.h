@@ -37,6 +37,19 @@
 SP_MUST_CHECK enum sp_err tlsctx_new(const char *chain_path,
 				     const char *key_path, SSL_CTX **out);
 
+struct sidecar_config;
+
+/*
+ * Build the context cfg describes: tlsctx_new() on tls.cert and tls.key,
+ * then, unless tls.client_auth is none, the tls.client_ca bundle as the
+ * only trust anchors for client certificates (no system store), which
+ * are requested (optional) or required. Same results as tlsctx_new();
+ * a CA file that is missing or holds no certificate logs
+ * "tls.load.failed" with file "client_ca".
+ */
+SP_MUST_CHECK enum sp_err tlsctx_new_cfg(const struct sidecar_config *cfg,
+					 SSL_CTX **out);
+
 /*
  * 1 when the leaf certificate of ctx is within its validity period now,
  * else 0.
@@ -45,12 +58,13 @@ int tlsctx_cert_current(SSL_CTX *ctx);
 
 /* Coarse reasons a handshake fails, for metrics and logs. */
 enum tlsctx_fail {
-	TLSCTX_FAIL_VERSION, /* no common protocol version */
-	TLSCTX_FAIL_CIPHER,  /* no common cipher or group */
-	TLSCTX_FAIL_ALPN,    /* client offered no protocol we speak */
-	TLSCTX_FAIL_NOT_TLS, /* plain HTTP or garbage on the TLS port */
-	TLSCTX_FAIL_EOF,     /* the client went away mid-handshake */
-	TLSCTX_FAIL_TIMEOUT, /* header timeout during the handshake */
+	TLSCTX_FAIL_VERSION,	 /* no common protocol version */
+	TLSCTX_FAIL_CIPHER,	 /* no common cipher or group */
+	TLSCTX_FAIL_ALPN,	 /* client offered no protocol we speak */
+	TLSCTX_FAIL_NOT_TLS,	 /* plain HTTP or garbage on the TLS port */
+	TLSCTX_FAIL_EOF,	 /* the client went away mid-handshake */
+	TLSCTX_FAIL_TIMEOUT,	 /* header timeout during the handshake */
+	TLSCTX_FAIL_CLIENT_CERT, /* client certificate missing or unverified */
 	TLSCTX_FAIL_OTHER,
 	TLSCTX_FAIL_COUNT,
 };

@@ -17,10 +17,18 @@ Routes:
   /wait?s=S        answers after S seconds (slow first byte).
   /garbage         an invalid response head.
   /reset           closes the connection without answering.
+  /die?size=N      chunked: N bytes, then the connection is cut with no
+                   last chunk (a backend that dies mid-stream).
+  /ws              WebSocket (RFC 6455) echo when asked to upgrade;
+                   records "ws_open", "ws_message" and "ws_closed".
+Any other path (/v1/..., /admin, ...) answers like the default below:
+JSON describing the request.
 """
 
 import argparse
+import base64
 import hashlib
+import struct
 import json
 import os
 import select
@@ -160,6 +168,83 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
         self.close_connection = True
 
+    def do_die(self, size):
+        body = payload(size)
+        self.send_response(200)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(body), body))
+        self.wfile.flush()
+        time.sleep(0.2)
+        record("died", sent=size)
+        self.connection.shutdown(socket.SHUT_RDWR)
+        self.close_connection = True
+
+    def ws_read(self, n):
+        data = b""
+        while len(data) < n:
+            part = self.rfile.read(n - len(data))
+            if not part:
+                raise OSError("eof")
+            data += part
+        return data
+
+    def ws_frame(self):
+        b0, b1 = self.ws_read(2)
+        size = b1 & 0x7f
+        if size == 126:
+            size = struct.unpack("!H", self.ws_read(2))[0]
+        elif size == 127:
+            size = struct.unpack("!Q", self.ws_read(8))[0]
+        if size > 1 << 20:
+            raise OSError("frame too large")
+        mask = self.ws_read(4) if b1 & 0x80 else b"\0\0\0\0"
+        data = bytes(c ^ mask[i % 4] for i, c in enumerate(self.ws_read(size)))
+        return b0 & 0x0f, bool(b1 & 0x80), data
+
+    def ws_send(self, op, data):
+        head = bytes([0x80 | op])
+        if len(data) < 126:
+            head += bytes([len(data)])
+        elif len(data) < 65536:
+            head += bytes([126]) + struct.pack("!H", len(data))
+        else:
+            head += bytes([127]) + struct.pack("!Q", len(data))
+        self.wfile.write(head + data)
+        self.wfile.flush()
+
+    def do_ws(self):
+        key = self.headers.get("Sec-WebSocket-Key")
+        if (self.headers.get("Upgrade", "").lower() != "websocket"
+                or key is None):
+            self.send_bytes(426, b"upgrade required\n", "text/plain")
+            return
+        accept = base64.b64encode(hashlib.sha1(
+            key.encode() + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11")
+            .digest()).decode()
+        self.wfile.write(b"HTTP/1.1 101 Switching Protocols\r\n"
+                         b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                         b"Sec-WebSocket-Accept: %s\r\n\r\n"
+                         % accept.encode())
+        self.wfile.flush()
+        record("ws_open")
+        self.close_connection = True
+        self.connection.settimeout(30)
+        try:
+            while True:
+                op, masked, data = self.ws_frame()
+                if op == 8:
+                    self.ws_send(8, data[:2])
+                    record("ws_closed", by="client")
+                    return
+                record("ws_message", op=op, masked=masked, len=len(data))
+                if op in (1, 2):
+                    self.ws_send(op, data)
+                elif op == 9:
+                    self.ws_send(10, data)
+        except OSError:
+            record("ws_closed", by="eof")
+
     def handle_any(self):
         try:
             body = self.read_body()
@@ -194,6 +279,10 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         elif url.path == "/reset":
             self.close_connection = True
+        elif url.path == "/die":
+            self.do_die(size)
+        elif url.path == "/ws":
+            self.do_ws()
         else:
             info = {"method": self.command, "target": self.path,
                     "headers": [[k, v] for k, v in self.headers.items()],
@@ -212,6 +301,8 @@ class Handler(BaseHTTPRequestHandler):
 
 class Server(ThreadingHTTPServer):
     daemon_threads = True
+    # HTTP/2 opens one backend connection per stream (h2 tests).
+    request_queue_size = 128
 
     def server_bind(self):
         self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

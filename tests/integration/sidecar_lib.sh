@@ -126,6 +126,8 @@ backend: "127.0.0.1:${BACKEND_PORT}"
 tls:
   cert: "${SC_CERT:-$T/server.pem}"
   key: "${SC_KEY:-$T/server.key}"
+  watch_s: ${SC_WATCH_S:-0}
+${SC_TLS_EXTRA:-}
 health:
   listen: "127.0.0.1:${HPORT}"
 ready_file: "$T/ready"
@@ -146,6 +148,16 @@ log:
 EOF
 	if [ -n "${SC_USER:-}" ]; then
 		echo "user: $SC_USER" >>"$T/sidecar.yaml"
+	fi
+	# Routes: SC_ROUTES=default keeps the built-in inference allowlist;
+	# otherwise it is the YAML list (the older scenarios use every path).
+	local all_paths="[{prefix: /, methods: ['*']}]"
+	if [ "${SC_ROUTES:-}" != default ]; then
+		echo "routes: ${SC_ROUTES:-$all_paths}" >>"$T/sidecar.yaml"
+	fi
+	if [ -n "${SC_BODY_BYTES:-}" ]; then
+		sed -i "s/^limits:$/limits:\n  body_bytes: $SC_BODY_BYTES/" \
+			"$T/sidecar.yaml"
 	fi
 }
 
@@ -169,7 +181,9 @@ mark_ready() {
 https() {
 	local path=$1
 	shift
-	curl -sS --max-time 15 --cacert "$T/ca.pem" \
+	# HTTP/1.1 unless the caller asks otherwise (--http2 after it wins):
+	# curl offers h2 by default, and these scenarios test the h1 path.
+	curl -sS --max-time 15 --cacert "$T/ca.pem" --http1.1 \
 		--resolve "localhost:$PORT:127.0.0.1" "$@" \
 		"https://localhost:$PORT$path"
 }

@@ -32,7 +32,8 @@ fields = {"ts", "level", "component", "event", "client", "tls", "method",
 for l in lines:
     missing = fields - set(l)
     assert not missing, ("missing", missing, l)
-    extra = set(l) - fields - {"reason"}
+    # route, peer, peer_rule: routing and mutual TLS (issue 4).
+    extra = set(l) - fields - {"reason", "route", "peer", "peer_rule"}
     assert not extra, ("unexpected", extra, l)
     assert "?" not in l["path"], l
     assert l["client"] == "127.0.0.1" and l["tls"] == "TLSv1.3", l

@@ -200,13 +200,76 @@ test_netaddr(void **state)
 	assert_false(netaddr_is_loopback(&a));
 }
 
+#define CONTROLS_BASE                                                          \
+	"listen: \"0.0.0.0:8443\"\n"                                           \
+	"backend: \"127.0.0.1:8000\"\n"
+
+/* Routes, mutual TLS and body limit: defaults, full form, refusals. */
+static void
+test_controls(void **state)
+{
+	static const char *const bad[] = {
+	    "tls: {cert: a, key: b, client_auth: required}\n",
+	    "tls: {cert: a, key: b, client_ca: c, client_auth: maybe}\n",
+	    "tls: {cert: a, key: b, allow: [{dns: a.example}]}\n",
+	    "tls: {cert: a, key: b, client_ca: c, allow: [{dns: a, cn: b}]}\n",
+	    "tls: {cert: a, key: b, client_ca: c, allow: [{ip: 1.2.3.4}]}\n",
+	    "tls: {cert: a, key: b, client_ca: c, allow: [dns]}\n",
+	    "tls: {cert: a, key: b}\nroutes: [{prefix: /a, methods: []}]\n",
+	    "tls: {cert: a, key: b}\nroutes: [{prefix: [/a]}]\n",
+	    "tls: {cert: a, key: b}\nroutes: [{prefix: {a: b}}]\n",
+	    "tls: {cert: a, key: b}\nroutes: {prefix: /a}\n",
+	    "tls: {cert: a, key: b}\nlimits: {body_bytes: -1}\n",
+	};
+	struct sidecar_config cfg;
+	char text[512];
+	size_t i;
+
+	(void)state;
+	assert_int_equal(load(BASE, NULL, &cfg), SP_OK);
+	assert_int_equal(cfg.routes.n, 5);
+	assert_string_equal(cfg.routes.r[0].prefix, "/v1/chat/completions");
+	assert_int_equal(cfg.client_auth, SIDECAR_AUTH_NONE);
+	assert_int_equal(cfg.body_bytes, 64ull * 1024 * 1024);
+	assert_int_equal(cfg.watch_s, 2);
+	sidecar_config_free(&cfg);
+
+	assert_int_equal(
+	    load(CONTROLS_BASE
+		 "tls:\n  cert: a\n  key: b\n  client_ca: /ca.pem\n"
+		 "  allow:\n    - uri: \"spiffe://gw.example/ns/*/sa/gw\"\n"
+		 "    - {dns: \"*.gw.example\"}\n  watch_s: 0\n"
+		 "routes:\n  - prefix: /v1/\n    methods: [GET, POST]\n"
+		 "  - {prefix: /ws, websocket: true}\n"
+		 "limits: {body_bytes: 1000}\n",
+		 NULL, &cfg),
+	    SP_OK);
+	assert_int_equal(cfg.client_auth, SIDECAR_AUTH_REQUIRED);
+	assert_int_equal(cfg.nallow, 2);
+	assert_int_equal(cfg.allow[0].kind, IDENT_URI);
+	assert_string_equal(cfg.allow[1].pattern, "*.gw.example");
+	assert_int_equal(cfg.routes.n, 2);
+	assert_int_equal(cfg.routes.r[0].methods, ROUTE_GET | ROUTE_POST);
+	assert_int_equal(cfg.routes.r[1].websocket, 1);
+	assert_int_equal(cfg.routes.r[1].methods, ROUTE_ALL);
+	assert_int_equal(cfg.body_bytes, 1000);
+	assert_int_equal(cfg.watch_s, 0);
+	sidecar_config_free(&cfg);
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), "%s%s", CONTROLS_BASE, bad[i]);
+		assert_int_equal(load(text, NULL, &cfg), SP_E_USAGE);
+		sidecar_config_free(&cfg);
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_defaults),  cmocka_unit_test(test_full_file),
 	    cmocka_unit_test(test_overrides), cmocka_unit_test(test_refusals),
-	    cmocka_unit_test(test_netaddr),
+	    cmocka_unit_test(test_netaddr),   cmocka_unit_test(test_controls),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
