@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "h2.h"
 #include "log.h"
 #include "loop.h"
 #include "proxy.h"
@@ -232,6 +233,9 @@ dispatch(struct worker *w, const struct epoll_event *ev)
 		if (read(w->notify_fd, &v, sizeof(v)) < 0) {
 			/* Nothing to read is fine: the flags say it all. */
 		}
+	} else if (src->kind == POLLSRC_H2_BACKEND) {
+		/* h2 (issue 4): one backend socket per stream. */
+		loop_queue(w, h2_event(src, ev->events));
 	} else {
 		c = proxy_from_src(src, &backend);
 		proxy_event(c, backend, ev->events);

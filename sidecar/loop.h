@@ -31,6 +31,7 @@ enum pollsrc_kind {
 	POLLSRC_BACKEND, /* its backend connection */
 	POLLSRC_HEALTH,	 /* health listener, clients and probes (health.c) */
 	POLLSRC_CONTROL, /* signals and the tick (control.c) */
+	POLLSRC_H2_BACKEND, /* an HTTP/2 stream's backend (h2.c) */
 };
 
 struct pollsrc {

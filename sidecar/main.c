@@ -300,7 +300,7 @@ main(int argc, char **argv)
 	}
 
 	code = EXIT_TLS;
-	if (tlsctx_new(cfg.tls_cert, cfg.tls_key, &ctx) != SP_OK) {
+	if (tlsctx_new_cfg(&cfg, &ctx) != SP_OK) {
 		goto out;
 	}
 	code = EXIT_INTERNAL;

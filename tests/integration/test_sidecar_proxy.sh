@@ -49,10 +49,12 @@ ok "client sees no hop-by-hop response fields"
 two() {
 	local u1=$1 u2=$2
 	shift 2
-	curl -sS --max-time 15 --cacert "$T/ca.pem" \
+	# HTTP/1.1: keep-alive reuse is what is tested (h2: one backend
+	# connection per stream, test_sidecar_h2.sh).
+	curl -sS --max-time 15 --cacert "$T/ca.pem" --http1.1 \
 		--resolve "localhost:$PORT:127.0.0.1" "$@" \
 		"https://localhost:$PORT$u1" \
-		--next --max-time 15 --cacert "$T/ca.pem" \
+		--next --max-time 15 --cacert "$T/ca.pem" --http1.1 \
 		--resolve "localhost:$PORT:127.0.0.1" -o "$T/second.out" \
 		"https://localhost:$PORT$u2"
 }

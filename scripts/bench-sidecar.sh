@@ -1,0 +1,368 @@
+#!/usr/bin/env bash
+# bench-sidecar.sh: sealpod-sidecar side by side with HAProxy and nginx.
+#
+# One nginx backend on loopback serves a small body (/small) and 1 MiB
+# (/big); a Python backend streams server-sent events stamped with their
+# send time (/sse). Each proxy terminates TLS with the same certificate,
+# runs one worker thread pinned to CPU $PROXY_CPU, and forwards to the
+# same backends; wrk and h2load run pinned to $LOAD_CPU (the backends
+# too). Measured per proxy:
+#   rps       requests/s, small body, kept-alive connections (wrk)
+#   p50/p99   latency of those requests
+#   hs/s      new connections with a full TLS handshake each (wrk with
+#             Connection: close; wrk does not resume sessions)
+#   MiB/s     1 MiB bodies on 8 kept-alive connections
+#   h2 rps    small body over HTTP/2, 10 connections x 10 streams (h2load)
+#   KiB/conn  RSS growth per idle kept-alive TLS connection (N of them)
+#   sse p50/p99  delay an event gains passing through (arrival - stamp)
+# Prints a table and ratios against HAProxy. Runs about 3 minutes.
+#
+# Usage: scripts/bench-sidecar.sh [-d SECONDS] [-n IDLE_CONNS]
+# Needs root for apt (skipped when the tools are present).
+set -euo pipefail
+
+DUR=5
+IDLE_N=500
+while getopts "d:n:" o; do
+	case $o in
+	d) DUR=$OPTARG ;;
+	n) IDLE_N=$OPTARG ;;
+	*) echo "usage: $0 [-d seconds] [-n idle_conns]" >&2; exit 2 ;;
+	esac
+done
+
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${SEALPOD_BENCH_BUILD:-$SRC/build-bench}
+PY=/usr/bin/python3
+PROXY_CPU=${PROXY_CPU:-0}
+LOAD_CPU=${LOAD_CPU:-1}
+T=$(mktemp -d /tmp/sealpod-bench.XXXXXX)
+PIDS=()
+
+cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do
+		kill "$p" 2>/dev/null || true
+	done
+	for p in "${PIDS[@]}"; do
+		wait "$p" 2>/dev/null || true
+	done
+	[ -n "${KEEP_TMP:-}" ] || rm -rf "$T"
+}
+trap cleanup EXIT
+
+# --- tools and build ---------------------------------------------------------
+need=()
+for pair in haproxy:haproxy nginx:nginx-light wrk:wrk h2load:nghttp2-client; do
+	command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
+done
+if [ "${#need[@]}" -gt 0 ]; then
+	echo "installing: ${need[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+"$SRC/scripts/install-deps.sh" >/dev/null || echo "warning: install-deps.sh failed" >&2
+cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	-DSEALPOD_TESTS=OFF >/dev/null
+cmake --build "$BUILD" -j2 --target sealpod-sidecar >/dev/null
+SIDECAR=$BUILD/sidecar/sealpod-sidecar
+
+free_port() {
+	"$PY" -c 'import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+wait_port() {
+	local i
+	for i in $(seq 1 100); do
+		if "$PY" -c 'import socket, sys
+socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' "$1" \
+			2>/dev/null; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	echo "port $1 did not open" >&2
+	return 1
+}
+
+# --- certificate (one for all three) ----------------------------------------
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	-keyout "$T/key.pem" -out "$T/cert.pem" -days 2 -subj /CN=localhost \
+	-addext subjectAltName=DNS:localhost,IP:127.0.0.1 2>/dev/null
+chmod 600 "$T/key.pem"
+cat "$T/cert.pem" "$T/key.pem" >"$T/combined.pem"
+
+# --- backends ------------------------------------------------------------------
+BPORT=$(free_port)
+SSE_PORT=$(free_port)
+mkdir -p "$T/www" "$T/nb"
+# nginx workers run as an unprivileged user: let them read the files.
+chmod 755 "$T" "$T/www"
+head -c 1048576 /dev/urandom >"$T/www/big"
+printf 'hello from the backend\n' >"$T/www/small"
+cat >"$T/nb/nginx.conf" <<EOF
+worker_processes 1;
+pid $T/nb/nginx.pid;
+error_log $T/nb/error.log;
+daemon off;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  sendfile on;
+  server {
+    listen 127.0.0.1:$BPORT reuseport;
+    root $T/www;
+    location = /small { default_type text/plain; }
+    location = /big { default_type application/octet-stream; }
+  }
+}
+EOF
+taskset -c "$LOAD_CPU" nginx -p "$T/nb" -c "$T/nb/nginx.conf" &
+PIDS+=($!)
+taskset -c "$LOAD_CPU" "$PY" "$SRC/scripts/bench/sse_backend.py" \
+	--port "$SSE_PORT" --n 300 --gap 0.005 --max-seconds 900 &
+PIDS+=($!)
+wait_port "$BPORT"
+wait_port "$SSE_PORT"
+
+# --- proxy configurations ----------------------------------------------------
+PORT_HA=$(free_port)
+PORT_NG=$(free_port)
+PORT_SP=$(free_port)
+HPORT_SP=$(free_port)
+
+cat >"$T/haproxy.cfg" <<EOF
+global
+  nbthread 1
+  maxconn 8000
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 300s
+  timeout server 300s
+  timeout http-keep-alive 300s
+frontend fe
+  bind 127.0.0.1:$PORT_HA ssl crt $T/combined.pem alpn h2,http/1.1 ssl-min-ver TLSv1.2
+  use_backend sse if { path_beg /sse }
+  default_backend be
+backend be
+  http-reuse always
+  server s1 127.0.0.1:$BPORT
+backend sse
+  server s2 127.0.0.1:$SSE_PORT
+EOF
+
+mkdir -p "$T/np"
+cat >"$T/np/nginx.conf" <<EOF
+worker_processes 1;
+pid $T/np/nginx.pid;
+error_log $T/np/error.log;
+daemon off;
+worker_rlimit_nofile 16000;
+events { worker_connections 8000; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  keepalive_timeout 300s;
+  upstream be { server 127.0.0.1:$BPORT; keepalive 64; }
+  upstream sse { server 127.0.0.1:$SSE_PORT; }
+  server {
+    listen 127.0.0.1:$PORT_NG ssl http2;
+    ssl_certificate $T/cert.pem;
+    ssl_certificate_key $T/key.pem;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    location / {
+      proxy_pass http://be;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+    location /sse { proxy_pass http://sse; proxy_http_version 1.1; }
+  }
+}
+EOF
+
+# sealpod has one backend per process; /sse goes to a second instance
+# with the same settings (measured separately, like the others' /sse).
+sp_config() {
+	cat <<EOF
+listen: "127.0.0.1:$1"
+backend: "127.0.0.1:$2"
+tls:
+  cert: "$T/cert.pem"
+  key: "$T/key.pem"
+health:
+  listen: "127.0.0.1:$3"
+workers: 1
+limits:
+  connections: 8000
+routes: [{prefix: /, methods: ['*']}]
+log:
+  level: ${SP_LOG_LEVEL:-warn}
+EOF
+}
+sp_config "$PORT_SP" "$BPORT" "$HPORT_SP" >"$T/sp.yaml"
+PORT_SPS=$(free_port)
+sp_config "$PORT_SPS" "$SSE_PORT" "$(free_port)" >"$T/sps.yaml"
+
+ulimit -n 65536 2>/dev/null || true
+
+start_proxy() {
+	case $1 in
+	haproxy)
+		taskset -c "$PROXY_CPU" haproxy -db -f "$T/haproxy.cfg" \
+			2>"$T/haproxy.log" &
+		PROXY_PID=$!
+		PORT=$PORT_HA
+		SSE=$PORT_HA
+		;;
+	nginx)
+		taskset -c "$PROXY_CPU" nginx -p "$T/np" -c "$T/np/nginx.conf" \
+			2>"$T/nginx.log" &
+		PROXY_PID=$!
+		PORT=$PORT_NG
+		SSE=$PORT_NG
+		;;
+	sealpod)
+		taskset -c "$PROXY_CPU" "$SIDECAR" --config "$T/sp.yaml" \
+			2>"$T/sealpod.log" &
+		PROXY_PID=$!
+		taskset -c "$PROXY_CPU" "$SIDECAR" --config "$T/sps.yaml" \
+			2>"$T/sealpod-sse.log" &
+		SSE_PID=$!
+		PIDS+=("$SSE_PID")
+		PORT=$PORT_SP
+		SSE=$PORT_SPS
+		;;
+	esac
+	PIDS+=("$PROXY_PID")
+	wait_port "$PORT"
+	wait_port "$SSE"
+}
+
+stop_proxy() {
+	kill "$PROXY_PID" 2>/dev/null || true
+	wait "$PROXY_PID" 2>/dev/null || true
+	if [ "$1" = sealpod ]; then
+		kill "$SSE_PID" 2>/dev/null || true
+		wait "$SSE_PID" 2>/dev/null || true
+	fi
+}
+
+# All processes of the proxy (nginx: master and worker).
+proxy_pids() {
+	local kids
+	kids=$(pgrep -P "$PROXY_PID" | paste -sd, || true)
+	echo "$PROXY_PID${kids:+,$kids}"
+}
+
+# wrk_run OUT ARGS...: wrk pinned to the load core, bounded.
+wrk_run() {
+	local out=$1
+	shift
+	timeout $((DUR + 30)) taskset -c "$LOAD_CPU" wrk -t1 -d"${DUR}s" \
+		--latency "$@" >"$out" 2>&1 || true
+}
+
+# Milliseconds from a wrk latency token (e.g. 512.00us, 1.20ms, 1.01s).
+to_ms() {
+	"$PY" -c 'import re, sys
+v = sys.argv[1]
+m = re.match(r"([0-9.]+)(us|ms|s)$", v)
+if not m:
+    print("nan")
+else:
+    f = float(m.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[m.group(2)]
+    print("%.3f" % f)' "$1"
+}
+
+# Requests/s, or nan (with a warning) when any reply was not 2xx/3xx or
+# a socket error happened: a fast error page must not count as speed.
+wrk_rps() {
+	if grep -q 'Non-2xx\|Socket errors' "$1"; then
+		echo "warning: $(basename "$1"): $(grep 'Non-2xx\|Socket' "$1")" >&2
+		echo nan
+	else
+		awk '/^Requests\/sec:/ {print $2}' "$1"
+	fi
+}
+wrk_pct() { to_ms "$(awk -v p="$2" '$1 == p {print $2}' "$1")"; }
+
+declare -A R
+
+measure() {
+	local name=$1 url
+	start_proxy "$name"
+	url="https://127.0.0.1:$PORT"
+	# warm up
+	timeout 10 taskset -c "$LOAD_CPU" wrk -t1 -c10 -d1s "$url/small" \
+		>/dev/null 2>&1 || true
+
+	wrk_run "$T/$name.ka" -c50 "$url/small"
+	R[$name.rps]=$(wrk_rps "$T/$name.ka")
+	R[$name.p50]=$(wrk_pct "$T/$name.ka" 50%)
+	R[$name.p99]=$(wrk_pct "$T/$name.ka" 99%)
+
+	wrk_run "$T/$name.hs" -c20 -H "Connection: close" "$url/small"
+	R[$name.hs]=$(wrk_rps "$T/$name.hs")
+
+	wrk_run "$T/$name.big" -c8 "$url/big"
+	R[$name.mib]=$(wrk_rps "$T/$name.big")
+
+	timeout $((DUR + 30)) taskset -c "$LOAD_CPU" h2load -D "$DUR" -c10 \
+		-m10 -t1 "$url/small" >"$T/$name.h2" 2>&1 || true
+	if grep -q ' 0 failed, 0 errored' "$T/$name.h2"; then
+		R[$name.h2]=$(awk '/^finished in/ {print $4}' "$T/$name.h2")
+	else
+		echo "warning: $name h2load: $(grep 'requests:' "$T/$name.h2")" >&2
+		R[$name.h2]=nan
+	fi
+
+	R[$name.idle]=$(timeout 120 taskset -c "$LOAD_CPU" "$PY" \
+		"$SRC/scripts/bench/idle_conns.py" --port "$PORT" \
+		--n "$IDLE_N" --pids "$(proxy_pids)" || echo nan)
+
+	read -r a b _ < <(timeout 60 "$PY" "$SRC/scripts/bench/sse_probe.py" \
+		--port "$SSE" --path /sse || echo "nan nan 0")
+	R[$name.sse50]=$a
+	R[$name.sse99]=$b
+	stop_proxy "$name"
+	echo "measured $name" >&2
+}
+
+for p in haproxy nginx sealpod; do
+	measure "$p"
+done
+
+# --- report ------------------------------------------------------------------
+"$PY" - "$(declare -p R)" <<'EOF'
+import re, sys
+R = dict(re.findall(r'\[([^]]+)\]="([^"]*)"', sys.argv[1]))
+def f(k):
+    try:
+        return float(R.get(k, "nan"))
+    except ValueError:
+        return float("nan")
+rows = [("rps", "req/s keep-alive (small)", 1),
+        ("p50", "p50 latency ms", -1),
+        ("p99", "p99 latency ms", -1),
+        ("hs", "new TLS handshakes/s", 1),
+        ("mib", "1 MiB bodies, MiB/s", 1),
+        ("h2", "h2 req/s (h2load)", 1),
+        ("idle", "KiB per idle TLS conn", -1),
+        ("sse50", "SSE added delay p50 ms", -1),
+        ("sse99", "SSE added delay p99 ms", -1)]
+names = ["haproxy", "nginx", "sealpod"]
+print()
+print("%-26s %12s %12s %12s %10s %10s" % ("metric", *names,
+      "nginx/HA", "sealpod/HA"))
+for key, label, _ in rows:
+    v = [f(n + "." + key) for n in names]
+    base = v[0]
+    rat = ["%.2fx" % (x / base) if base and base == base and x == x
+           else "-" for x in v[1:]]
+    print("%-26s %12.2f %12.2f %12.2f %10s %10s" % (label, *v, *rat))
+print("\n(ratios: higher is better for rates, lower for latency, "
+      "memory and delay)")
+EOF
