@@ -9,7 +9,9 @@ packages=(
 	libssl-dev libcurl4-openssl-dev libyajl-dev libyaml-dev libcmocka-dev
 	openssl curl ca-certificates iproute2 procps
 	python3 python3-cryptography python3-numpy python3-yaml
-	libtss2-dev swtpm swtpm-tools tpm2-tools
+	libtss2-dev swtpm swtpm-tools tpm2-tools libkmod-dev
+	python3-fusepy fuse3
+	libnghttp2-dev nghttp2-client
 )
 
 missing=()
