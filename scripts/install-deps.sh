@@ -11,7 +11,7 @@ packages=(
 	python3 python3-cryptography python3-numpy python3-yaml
 	libtss2-dev swtpm swtpm-tools tpm2-tools libkmod-dev
 	python3-fusepy fuse3
-	libnghttp2-dev nghttp2-client
+	libnghttp2-dev nghttp2-client python3-h2 python3-jwcrypto
 )
 
 missing=()
