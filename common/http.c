@@ -35,10 +35,16 @@ struct http_client {
 	uint64_t last_move_ns; /* when the byte counts last changed */
 	curl_off_t last_bytes; /* downloaded + uploaded at that time */
 	int idled;	       /* the last transfer hit idle_ns */
+	const int *cancel;     /* http_opts.cancel */
+	int cancelled;	       /* the last transfer saw *cancel set */
+	size_t hdr_bytes;      /* response header bytes of this request */
+	int hdr_over;	       /* they passed HTTP_HEADERS_MAX */
+	const struct http_hdr_capture *capture; /* headers to keep */
 };
 
 /* What a streamed transfer has learnt so far. */
 struct http_stream_ctx {
+	struct http_client *c;
 	CURL *h;
 	http_sink_fn sink;
 	void *arg;
@@ -80,6 +86,24 @@ http_copy_err(char *dst, const char *msg)
 	}
 }
 
+/* http_cancel_all(): 1 once the whole process is stopping. */
+static int http_all_cancelled;
+
+void
+http_cancel_all(void)
+{
+	__atomic_store_n(&http_all_cancelled, 1, __ATOMIC_RELEASE);
+}
+
+/* 1 when this client's transfer must stop now. */
+static int
+http_cancel_due(const struct http_client *c)
+{
+	return __atomic_load_n(&http_all_cancelled, __ATOMIC_ACQUIRE) ||
+	       (c->cancel != NULL &&
+		__atomic_load_n(c->cancel, __ATOMIC_ACQUIRE));
+}
+
 /*
  * Idle watchdog. The low-speed limit averages over a window, so a peer
  * that sends a burst and then stalls would live on for a while; this
@@ -96,7 +120,10 @@ http_progress_cb(void *arg, curl_off_t dltotal, curl_off_t dlnow,
 
 	(void)dltotal;
 	(void)ultotal;
-	if (dlnow + ulnow != c->last_bytes) {
+	if (http_cancel_due(c)) {
+		c->cancelled = 1;
+		rc = 1;
+	} else if (dlnow + ulnow != c->last_bytes) {
 		c->last_bytes = dlnow + ulnow;
 		c->last_move_ns = now;
 	} else if (now - c->last_move_ns > c->idle_ns) {
@@ -106,14 +133,110 @@ http_progress_cb(void *arg, curl_off_t dltotal, curl_off_t dlnow,
 	return rc;
 }
 
+/* Forget the captured header values (a new response begins). */
+static void
+http_capture_clear(struct http_client *c)
+{
+	const struct http_hdr_capture *k;
+
+	for (k = c->capture; k != NULL && k->name != NULL; k++) {
+		if (k->cap > 0) {
+			k->buf[0] = '\0';
+		}
+	}
+}
+
+/*
+ * One response header line as libcurl hands it over (not NUL-terminated,
+ * CRLF included). A status line starts a new response: after a redirect
+ * only the final response's headers remain.
+ */
+static void
+http_capture_line(struct http_client *c, const char *line, size_t n)
+{
+	const struct http_hdr_capture *k;
+	size_t nlen;
+	size_t vlen;
+	const char *v;
+
+	if (n >= 5 && strncmp(line, "HTTP/", 5) == 0) {
+		http_capture_clear(c);
+	}
+	for (k = c->capture; k != NULL && k->name != NULL; k++) {
+		nlen = strlen(k->name);
+		if (n <= nlen || line[nlen] != ':' ||
+		    strncasecmp(line, k->name, nlen) != 0) {
+			continue;
+		}
+		v = line + nlen + 1;
+		vlen = n - nlen - 1;
+		while (vlen > 0 && (*v == ' ' || *v == '\t')) {
+			v++;
+			vlen--;
+		}
+		while (vlen > 0 &&
+		       (v[vlen - 1] == '\r' || v[vlen - 1] == '\n' ||
+			v[vlen - 1] == ' ' || v[vlen - 1] == '\t')) {
+			vlen--;
+		}
+		if (k->cap > 0 && vlen < k->cap) {
+			memcpy(k->buf, v, vlen);
+			k->buf[vlen] = '\0';
+		} else if (k->cap > 0) {
+			k->buf[0] = '\0';
+		}
+	}
+}
+
+static size_t
+http_request_header_cb(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+	struct http_client *c = arg;
+	size_t n = size * nmemb;
+	size_t rc = 0;
+
+	/* A short count makes curl abort with CURLE_WRITE_ERROR. */
+	if (n > HTTP_HEADERS_MAX - c->hdr_bytes) {
+		c->hdr_over = 1;
+		goto out;
+	}
+	c->hdr_bytes += n;
+	http_capture_line(c, ptr, n);
+	rc = n;
+out:
+	return rc;
+}
+
+void
+http_set_capture(struct http_client *c, const struct http_hdr_capture *list)
+{
+	c->capture = list;
+}
+
+long
+http_last_status(struct http_client *c)
+{
+	long status = 0;
+
+	if (curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &status) !=
+	    CURLE_OK) {
+		status = 0;
+	}
+	return status;
+}
+
 /* Start a transfer: clear the error text and the idle watchdog. */
 static void
 http_transfer_begin(struct http_client *c)
 {
+	http_capture_clear(c);
 	c->cerr[0] = '\0';
 	c->last_bytes = 0;
 	c->last_move_ns = now_ns();
 	c->idled = 0;
+	c->cancelled = 0;
+	c->hdr_bytes = 0;
+	c->hdr_over = 0;
 }
 
 /* Transport error text for a failed transfer. */
@@ -124,6 +247,8 @@ http_transfer_err(const struct http_client *c, CURLcode e)
 
 	if (c->idled) {
 		msg = "idle timeout";
+	} else if (c->cancelled) {
+		msg = "cancelled";
 	} else if (c->cerr[0] != '\0') {
 		msg = c->cerr;
 	}
@@ -151,7 +276,11 @@ http_setup_handle(struct http_client *c, const struct http_opts *o)
 	e |= curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR,
 			      c->allow_http ? "http,https" : "https");
 	e |= curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "https");
-	e |= curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+	e |= curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION,
+			      o != NULL && o->max_redirects > 0 ? 1L : 0L);
+	if (o != NULL && o->max_redirects > 0) {
+		e |= curl_easy_setopt(h, CURLOPT_MAXREDIRS, o->max_redirects);
+	}
 	e |= curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
 	e |= curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
 	e |= curl_easy_setopt(h, CURLOPT_SSLVERSION, CURL_SSLVERSION_TLSv1_2);
@@ -191,6 +320,7 @@ http_client_new(const struct http_opts *opts)
 	}
 	snprintf(c->ua, sizeof(c->ua), "%s", ua);
 	c->allow_http = opts != NULL && opts->allow_http;
+	c->cancel = opts != NULL ? opts->cancel : NULL;
 
 	if (opts != NULL && opts->ca_file != NULL) {
 		c->ca_file = strdup(opts->ca_file);
@@ -316,6 +446,28 @@ http_body_cb(char *ptr, size_t size, size_t nmemb, void *arg)
 	return strbuf_ok(sb) ? n : 0;
 }
 
+/*
+ * Why a request failed, into resp. libcurl answers a header line over its
+ * own limit with CURLE_OUT_OF_MEMORY; nothing else of ours allocates
+ * through it, and a real shortage is no reason to retry either.
+ */
+static void
+http_request_failed(const struct http_client *c, CURLcode e,
+		    const struct strbuf *sb, struct http_response *resp)
+{
+	if (c->cancelled || c->idled) {
+		http_copy_err(resp->errbuf, http_transfer_err(c, e));
+	} else if (!strbuf_ok(sb) || e == CURLE_FILESIZE_EXCEEDED) {
+		http_copy_err(resp->errbuf, "body over ceiling");
+		resp->oversize = 1;
+	} else if (c->hdr_over || e == CURLE_OUT_OF_MEMORY) {
+		http_copy_err(resp->errbuf, "response headers over ceiling");
+		resp->oversize = 1;
+	} else {
+		http_copy_err(resp->errbuf, http_transfer_err(c, e));
+	}
+}
+
 enum sp_err
 http_request(struct http_client *c, const char *method, const char *url,
 	     const char *const *headers, const void *body, size_t body_len,
@@ -347,6 +499,9 @@ http_request(struct http_client *c, const char *method, const char *url,
 	e |= curl_easy_setopt(c->h, CURLOPT_URL, url);
 	e |= curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, http_body_cb);
 	e |= curl_easy_setopt(c->h, CURLOPT_WRITEDATA, &sb);
+	e |= curl_easy_setopt(c->h, CURLOPT_HEADERFUNCTION,
+			      http_request_header_cb);
+	e |= curl_easy_setopt(c->h, CURLOPT_HEADERDATA, c);
 	/* Refuses early when Content-Length already says too much. */
 	e |= curl_easy_setopt(
 	    c->h, CURLOPT_MAXFILESIZE_LARGE,
@@ -360,11 +515,7 @@ http_request(struct http_client *c, const char *method, const char *url,
 	e = curl_easy_perform(c->h);
 	if (e != CURLE_OK) {
 		rc = SP_E_FETCH;
-		if (!strbuf_ok(&sb) || e == CURLE_FILESIZE_EXCEEDED) {
-			http_copy_err(resp->errbuf, "body over ceiling");
-		} else {
-			http_copy_err(resp->errbuf, http_transfer_err(c, e));
-		}
+		http_request_failed(c, e, &sb, resp);
 		goto out;
 	}
 
@@ -398,6 +549,11 @@ http_stream_header_cb(char *ptr, size_t size, size_t nmemb, void *arg)
 	char *p;
 	char *end;
 
+	http_capture_line(sc->c, ptr, n);
+	if (n >= 5 && strncmp(ptr, "HTTP/", 5) == 0) {
+		/* A redirect's Content-Range says nothing of the final one. */
+		sc->range_start_ok = 0;
+	}
 	if (n <= sizeof(name) - 1 || n >= sizeof(line) ||
 	    strncasecmp(ptr, name, sizeof(name) - 1) != 0) {
 		goto out;
@@ -541,6 +697,7 @@ http_stream(struct http_client *c, const char *url, const char *const *headers,
 		rc = SP_E_USAGE;
 		goto out;
 	}
+	sc.c = c;
 	sc.h = c->h;
 	sc.sink = sink;
 	sc.arg = arg;

@@ -22,6 +22,9 @@
 #define LOG_TAIL 2
 /* Room a truncated string value needs to close: `..."`. */
 #define LOG_TRUNC_TAIL 4
+/* Doubles: decimals printed, and where fixed notation stops. */
+#define LOG_F64_DECIMALS  6
+#define LOG_F64_FIXED_MAX 1e15
 
 struct log_line {
 	char buf[LOG_LINE_MAX];
@@ -199,6 +202,32 @@ out:
 	return rc;
 }
 
+/*
+ * A finite double with at most LOG_F64_DECIMALS decimals, trailing
+ * zeros dropped but one kept ("0.070128", "3.0"), so durations read
+ * well and the JSON type stays a number with a fraction. Magnitudes
+ * where %f would be long fall back to %g. Returns as snprintf.
+ */
+static int
+fmt_f64(char *num, size_t cap, double d)
+{
+	int n;
+
+	if (fabs(d) >= LOG_F64_FIXED_MAX) {
+		n = snprintf(num, cap, "%.15g", d);
+		goto out;
+	}
+	n = snprintf(num, cap, "%.*f", LOG_F64_DECIMALS, d);
+	if (n <= 0 || (size_t)n >= cap) {
+		goto out;
+	}
+	while (n > 2 && num[n - 1] == '0' && num[n - 2] != '.') {
+		num[--n] = '\0';
+	}
+out:
+	return n;
+}
+
 static void
 line_put_num(struct log_line *l, const struct log_field *f)
 {
@@ -215,7 +244,7 @@ line_put_num(struct log_line *l, const struct log_field *f)
 	case LOG_F_F64:
 		/* JSON has no NaN or infinity. */
 		if (isfinite(f->d)) {
-			n = snprintf(num, sizeof(num), "%.17g", f->d);
+			n = fmt_f64(num, sizeof(num), f->d);
 		} else {
 			n = snprintf(num, sizeof(num), "null");
 		}

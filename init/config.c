@@ -15,9 +15,12 @@
 #include "attest/attest_providers.h"
 #include "attest/tpm.h"
 #include "conf.h"
+#include "gpu.h"
 #include "config.h"
 #include "kbs_wire.h"
 #include "log.h"
+#include "unseal.h"
+#include "unseal_pipe.h"
 #include "util.h"
 
 #define CONFIG_TIMEOUT_DEFAULT 60
@@ -25,6 +28,9 @@
 #define CONFIG_LINE_MAX	       1024
 #define CONFIG_NAMES_MAX       256
 #define CONFIG_WHAT_MAX	       256 /* the problem text of one line */
+/* artifacts.idle_timeout_s and deadline_s: a week at most. */
+#define CONFIG_ARTIFACTS_TIME_MAX (7ULL * 24 * 3600)
+#define CONFIG_ATTEMPTS_MAX	  100
 
 #define CFG_OFF(f) offsetof(struct init_config, f)
 
@@ -44,6 +50,22 @@ static const struct conf_key init_config_keys[] = {
     {"artifacts.s3.path_style", CONF_BOOL, CFG_OFF(s3_path_style), 0, 0, 0},
     {"artifacts.s3.sts_endpoint", CONF_STR, CFG_OFF(s3_sts_endpoint), 0, 0, 0},
     {"artifacts.oci.auth_file", CONF_STR, CFG_OFF(oci_auth_file), 0, 0, 0},
+    {"artifacts.workers", CONF_U64, CFG_OFF(artifacts_workers), 0, 1,
+     UNSEAL_PIPE_WORKERS_MAX},
+    {"artifacts.memory_mib", CONF_U64, CFG_OFF(artifacts_memory_mib), 0, 1,
+     UNSEAL_MEMORY_MIB_MAX},
+    {"artifacts.idle_timeout_s", CONF_U64, CFG_OFF(artifacts_idle_s), 0, 1,
+     CONFIG_ARTIFACTS_TIME_MAX},
+    {"artifacts.deadline_s", CONF_U64, CFG_OFF(artifacts_deadline_s), 0, 1,
+     CONFIG_ARTIFACTS_TIME_MAX},
+    {"artifacts.attempts", CONF_U64, CFG_OFF(artifacts_attempts), 0, 1,
+     CONFIG_ATTEMPTS_MAX},
+    {"artifacts.insecure_http", CONF_BOOL, CFG_OFF(artifacts_insecure_http), 0,
+     0, 0},
+    {"artifacts.headers_file", CONF_STR, CFG_OFF(artifacts_headers_file), 0, 0,
+     0},
+    {"artifacts.signing_key", CONF_STR, CFG_OFF(artifacts_signing_key), 0, 0,
+     0},
     {"target", CONF_STR, CFG_OFF(target), 1, 0, 0},
     {"tls.cert", CONF_STR, CFG_OFF(tls_cert), 0, 0, 0},
     {"tls.key", CONF_STR, CFG_OFF(tls_key), 0, 0, 0},
@@ -51,6 +73,9 @@ static const struct conf_key init_config_keys[] = {
     {"log.level", CONF_STR, CFG_OFF(log_level), 0, 0, 0},
     {"tpm.tcti", CONF_STR, CFG_OFF(tpm_tcti), 0, 0, 0},
     {"tpm.ak_handle", CONF_STR, CFG_OFF(tpm_ak_handle), 0, 0, 0},
+    {"init_data", CONF_STR, CFG_OFF(init_data), 0, 0, 0},
+    {"gpu", CONF_STR, CFG_OFF(gpu), 0, 0, 0},
+    {"platform_root", CONF_STR, CFG_OFF(platform_root), 0, 0, 0},
     {NULL, CONF_STR, 0, 0, 0, 0},
 };
 
@@ -242,8 +267,8 @@ check_resource(struct config_check *c, const char *key, const char *uri)
 
 	if (kbs_wire_resource_path(uri, path, sizeof(path)) != SP_OK) {
 		problem(c, key,
-			"must be kbs:///repo/type/tag (three segments of "
-			"[A-Za-z0-9_.-], not starting with '.')");
+			"must be kbs:///repo/type/tag (no host; three "
+			"segments of [A-Za-z0-9_.-], not starting with '.')");
 	}
 }
 
@@ -276,6 +301,7 @@ static void
 check_s3(struct config_check *c, struct init_config *cfg, int is_s3)
 {
 	const char *ep = cfg->s3_endpoint;
+	const char *path;
 	const char *why;
 
 	if (!is_s3 && (cfg->s3_region != NULL || ep != NULL ||
@@ -283,9 +309,10 @@ check_s3(struct config_check *c, struct init_config *cfg, int is_s3)
 		problem(c, "artifacts.s3", "set only with an s3:// source");
 	}
 	if (ep != NULL) {
-		why = url_problem(ep, 0);
-		if (why == NULL && strchr(ep + 8, '/') != NULL &&
-		    strcmp(strchr(ep + 8, '/'), "/") != 0) {
+		why = url_problem(ep, cfg->artifacts_insecure_http);
+		/* Without a problem, ep starts with http:// or https://. */
+		path = why == NULL ? strchr(strstr(ep, "://") + 3, '/') : NULL;
+		if (path != NULL && strcmp(path, "/") != 0) {
 			why = "must be https://host[:port] without a path";
 		}
 		if (why != NULL) {
@@ -293,7 +320,8 @@ check_s3(struct config_check *c, struct init_config *cfg, int is_s3)
 		}
 	}
 	if (cfg->s3_sts_endpoint != NULL) {
-		why = url_problem(cfg->s3_sts_endpoint, 0);
+		why = url_problem(cfg->s3_sts_endpoint,
+				  cfg->artifacts_insecure_http);
 		if (why != NULL) {
 			problem(c, "artifacts.s3.sts_endpoint", "%s", why);
 		}
@@ -326,6 +354,30 @@ out:
 	return;
 }
 
+/* The pipeline's files: a private headers file, a readable key. */
+static void
+check_pipeline(struct config_check *c, struct init_config *cfg)
+{
+	const char *why;
+
+	if (cfg->artifacts_headers_file != NULL) {
+		why = path_problem(cfg->artifacts_headers_file);
+		if (why != NULL) {
+			problem(c, "artifacts.headers_file", "%s", why);
+		} else if (file_check_private(cfg->artifacts_headers_file) !=
+			   SP_OK) {
+			problem(c, "artifacts.headers_file",
+				"must be a regular file not readable or "
+				"writable by group or others");
+		}
+	}
+	check_ca(c, "artifacts.signing_key", cfg->artifacts_signing_key);
+	if (cfg->artifacts_insecure_http &&
+	    strncmp(cfg->artifacts_source, "http://", 7) == 0) {
+		log_event(LOG_WARN, "config.artifacts.insecure_http", NULL);
+	}
+}
+
 static void
 check_artifacts(struct config_check *c, struct init_config *cfg)
 {
@@ -336,8 +388,12 @@ check_artifacts(struct config_check *c, struct init_config *cfg)
 
 	if (strncmp(src, "file://", 7) == 0) {
 		why = path_problem(src + 7);
-	} else if (strncmp(src, "https://", 8) == 0) {
-		why = url_problem(src, 0);
+	} else if (strncmp(src, "http://", 7) == 0 &&
+		   !cfg->artifacts_insecure_http) {
+		why = "http:// needs artifacts.insecure_http: true";
+	} else if (strncmp(src, "https://", 8) == 0 ||
+		   strncmp(src, "http://", 7) == 0) {
+		why = url_problem(src, cfg->artifacts_insecure_http);
 	} else if (is_s3) {
 		why = store_uri_problem(src, 5, 0);
 	} else if (is_oci) {
@@ -353,6 +409,7 @@ check_artifacts(struct config_check *c, struct init_config *cfg)
 	check_ca(c, "artifacts.ca", cfg->artifacts_ca);
 	check_s3(c, cfg, is_s3);
 	check_oci(c, cfg, is_oci);
+	check_pipeline(c, cfg);
 }
 
 static void
@@ -431,6 +488,39 @@ check_tpm(struct config_check *c, struct init_config *cfg)
 	}
 }
 
+/* init_data, gpu and platform_root (docs/configuration.md). */
+static void
+check_attest_extras(struct config_check *c, struct init_config *cfg)
+{
+	enum gpu_mode gm = GPU_NONE;
+	const char *why;
+	struct stat st;
+
+	if (cfg->init_data != NULL) {
+		why = path_problem(cfg->init_data);
+		if (why != NULL) {
+			problem(c, "init_data", "%s", why);
+		} else if (stat(cfg->init_data, &st) != 0 ||
+			   !S_ISREG(st.st_mode)) {
+			problem(c, "init_data",
+				"is not a readable regular file");
+		}
+	}
+	if (cfg->gpu != NULL && gpu_mode_parse(cfg->gpu, &gm) != 0) {
+		problem(c, "gpu",
+			"must be none, optional, required or sampledevice");
+	}
+	cfg->gpu_mode = (unsigned)gm;
+	if (cfg->platform_root != NULL) {
+		why = path_problem(cfg->platform_root);
+		if (why != NULL) {
+			problem(c, "platform_root", "%s", why);
+		} else {
+			strip_slashes(cfg->platform_root);
+		}
+	}
+}
+
 /* Every rule conf_load cannot express; all problems are logged. */
 static enum sp_err
 config_validate(const char *path, struct init_config *cfg)
@@ -444,6 +534,7 @@ config_validate(const char *path, struct init_config *cfg)
 	check_tls(&c, cfg);
 	check_log(&c, cfg);
 	check_tpm(&c, cfg);
+	check_attest_extras(&c, cfg);
 	if (c.problems == 0 && cfg->kbs_insecure_http &&
 	    strncmp(cfg->kbs_url, "http://", 7) == 0) {
 		log_event(LOG_WARN, "config.kbs.insecure_http", NULL);

@@ -15,9 +15,14 @@ struct init_config {
 	uint64_t kbs_timeout_s; /* per request, default 60 */
 	int kbs_insecure_http;	/* 1: allow an http:// kbs.url (dev only) */
 	char *key;		/* kbs:///repo/type/tag of the model key */
-	char *artifacts_source; /* https://... or file:///... base */
+	char *artifacts_source; /* https, file, s3 or oci base URI */
 	char *artifacts_ca;	/* PEM bundle for the store, optional */
 	uint64_t min_version;	/* refuse manifests below this */
+	char *s3_region;	/* artifacts.s3.region, optional */
+	char *s3_endpoint;	/* artifacts.s3.endpoint, optional */
+	int s3_path_style;	/* artifacts.s3.path_style */
+	char *s3_sts_endpoint;	/* artifacts.s3.sts_endpoint, optional */
+	char *oci_auth_file;	/* artifacts.oci.auth_file, optional */
 	char *target;		/* tmpfs directory for plaintext */
 	char *tls_cert;		/* kbs:///... of the sidecar chain, optional */
 	char *tls_key;		/* kbs:///... of the sidecar key, optional */
@@ -26,6 +31,20 @@ struct init_config {
 	char *tpm_tcti;		/* TCTI for tpm/az-* (device:/dev/tpmrm0) */
 	char *tpm_ak_handle;	/* persistent AK for tee tpm, as written */
 	uint32_t tpm_ak;	/* tpm_ak_handle parsed; 0: derive an AK */
+	char *init_data;	/* init-data TOML path, optional */
+	char *gpu;		/* none|optional|required|sampledevice */
+	unsigned gpu_mode;	/* gpu parsed: enum gpu_mode (gpu.h) */
+	char *platform_root;	/* test/debug: root for evidence ("/") */
+
+	/* The pipeline (artifacts.*; docs/configuration.md). */
+	uint64_t artifacts_workers;    /* threads; 0: one per CPU */
+	uint64_t artifacts_memory_mib; /* ciphertext in flight; 0: 64 */
+	uint64_t artifacts_idle_s;     /* stalled transfer; 0: 30 */
+	uint64_t artifacts_deadline_s; /* whole fetch; 0: none */
+	uint64_t artifacts_attempts;   /* per range; 0: 5 */
+	int artifacts_insecure_http;   /* 1: allow an http:// source */
+	char *artifacts_headers_file;  /* private "Name: value" lines */
+	char *artifacts_signing_key;   /* PEM P-256 key: manifest.sig due */
 };
 
 /*
@@ -34,7 +53,7 @@ struct init_config {
  * init_config_free() whatever the result.
  */
 SP_MUST_CHECK enum sp_err init_config_load(const char *path,
-    struct init_config *cfg);
+					   struct init_config *cfg);
 void init_config_free(struct init_config *cfg);
 
 #endif

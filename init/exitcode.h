@@ -8,14 +8,15 @@
 
 #include "err.h"
 
-#define EXIT_USAGE 2	   /* bad command line or configuration */
-#define EXIT_ATTEST 10	   /* evidence could not be produced or verified */
-#define EXIT_POLICY 11	   /* the KBS policy denied the key */
-#define EXIT_NOTFOUND 12   /* key resource or artifact missing */
-#define EXIT_FETCH 13	   /* KBS or artifact store unreachable / failing */
-#define EXIT_INTEGRITY 14  /* authentication, digest, size or version */
-#define EXIT_TARGET 15	   /* target not tmpfs/ramfs, or not enough room */
-#define EXIT_INTERNAL 20   /* internal error, or a peer broke protocol */
+#define EXIT_USAGE	2  /* bad command line or configuration */
+#define EXIT_ATTEST	10 /* evidence could not be produced or verified */
+#define EXIT_POLICY	11 /* the KBS policy denied the key */
+#define EXIT_NOTFOUND	12 /* key resource or artifact missing */
+#define EXIT_FETCH	13 /* KBS or artifact store unreachable / failing */
+#define EXIT_INTEGRITY	14 /* authentication, digest, size or version */
+#define EXIT_TARGET	15 /* target not tmpfs/ramfs, or not enough room */
+#define EXIT_TERMINATED 16 /* stopped by SIGTERM/SIGINT, output removed */
+#define EXIT_INTERNAL	20 /* internal error, or a peer broke protocol */
 
 /* Map an error category to its exit code. */
 int exitcode_for(enum sp_err e);

@@ -242,6 +242,12 @@ jwe_msg_load(const char *json, size_t len, size_t max, struct jwe_msg *m,
 	if (!YAJL_IS_OBJECT(m->root)) {
 		goto out;
 	}
+	/* RFC 7516 §5.1 would fold it into the GCM AAD; the KBS never
+	 * sends one, so a message that has it is not for us. */
+	if (json_get(m->root, "aad") != NULL) {
+		*why = "jwe_aad_unsupported";
+		goto out;
+	}
 	m->aad = json_get_str(m->root, "protected");
 	if (m->aad == NULL || strlen(m->aad) > JWE_PROTECTED_MAX) {
 		goto out;

@@ -42,6 +42,7 @@ struct kbs_session {
 	char *additional;     /* additional_evidence of this handshake */
 	struct secret *token; /* attestation token; a bearer credential */
 	const char *why;      /* reason code of the last failure */
+	const int *cancel;    /* kbs_opts.cancel */
 };
 
 static const char *const kbs_post_headers[] = {
@@ -66,6 +67,14 @@ step_name(enum kbs_step step)
 		rc = "resource";
 	}
 	return rc;
+}
+
+/* 1 when the run is being stopped: no further request or retry. */
+static int
+kbs_cancelled(const struct kbs_session *s)
+{
+	return s->cancel != NULL &&
+	       __atomic_load_n(s->cancel, __ATOMIC_ACQUIRE) != 0;
 }
 
 /* Reply bodies may hold the token: wipe before freeing. */
@@ -140,6 +149,15 @@ kbs_call(struct kbs_session *s, enum kbs_step step, const char *path,
 		v->err = rc;
 		v->reason =
 		    rc == SP_E_USAGE ? "kbs_url_refused" : "kbs_unreachable";
+		if (kbs_cancelled(s)) {
+			v->reason = "terminated";
+		} else if (resp->oversize) {
+			/* A reply over our ceilings is the KBS breaking
+			 * the protocol: asking again will not mend it. */
+			v->err = SP_E_PROTOCOL;
+			v->reason = "kbs_reply_too_large";
+			rc = v->err;
+		}
 		log_transport(step, v->reason, resp->errbuf);
 		goto out;
 	}
@@ -333,6 +351,12 @@ kbs_handshake(struct kbs_session *s)
 	if (rc != SP_OK) {
 		goto out;
 	}
+	/* Evidence can take seconds: not for a run that is stopping. */
+	if (kbs_cancelled(s)) {
+		s->why = "terminated";
+		rc = SP_E_FETCH;
+		goto out;
+	}
 	rc = kbs_evidence(s, &ch, &evidence);
 	if (rc != SP_OK) {
 		goto out;
@@ -354,7 +378,8 @@ kbs_handshake_retry(struct kbs_session *s, unsigned *attempts)
 	for (i = 1; i <= KBS_HANDSHAKE_TRIES; i++) {
 		*attempts = i;
 		rc = kbs_handshake(s);
-		if (rc != SP_E_FETCH || i == KBS_HANDSHAKE_TRIES) {
+		if (rc != SP_E_FETCH || i == KBS_HANDSHAKE_TRIES ||
+		    kbs_cancelled(s)) {
 			break;
 		}
 		sleep(KBS_RETRY_DELAY_S);
@@ -378,11 +403,13 @@ kbs_session_new(const struct kbs_opts *opts, struct kbs_session **out)
 	ho.idle_timeout_s = KBS_IDLE_TIMEOUT_S;
 	ho.total_timeout_s = opts->timeout_s;
 	ho.allow_http = opts->allow_http;
+	ho.cancel = opts->cancel;
 
 	s = calloc(1, sizeof(*s));
 	if (s == NULL) {
 		goto out;
 	}
+	s->cancel = opts->cancel;
 	s->provider = opts->provider;
 	s->root = opts->root != NULL ? opts->root : "";
 	s->init_data = opts->init_data;
@@ -497,7 +524,8 @@ kbs_get_retry(struct kbs_session *s, const char *path, size_t max,
 			}
 			continue;
 		}
-		if (rc != SP_E_FETCH || attempt == KBS_GET_TRIES) {
+		if (rc != SP_E_FETCH || attempt == KBS_GET_TRIES ||
+		    kbs_cancelled(s)) {
 			break;
 		}
 		sleep(KBS_RETRY_DELAY_S);

@@ -17,21 +17,25 @@
 #include "secret.h"
 
 #define KBS_PROTOCOL_VERSION "0.4.0"
-#define KBS_REPLY_MAX (2 * 1024 * 1024)	/* body ceiling of any KBS reply */
-#define KBS_NONCE_MAX 4096		/* challenge nonce ceiling */
+#define KBS_REPLY_MAX	     (2 * 1024 * 1024) /* body ceiling of any KBS reply */
+#define KBS_NONCE_MAX	     4096	       /* challenge nonce ceiling */
 
 struct kbs_session;
 
 struct kbs_opts {
-	const char *url;	/* base URL, no trailing slash */
-	const char *ca_file;	/* may be NULL */
-	long timeout_s;		/* per request */
+	const char *url;     /* base URL, no trailing slash */
+	const char *ca_file; /* may be NULL */
+	long timeout_s;	     /* per request */
 	const struct attest_provider *provider;
-	int allow_http;		/* 1: accept http:// (kbs.insecure_http) */
-	const char *root;	/* platform root for evidence; NULL: "" */
+	int allow_http;	  /* 1: accept http:// (kbs.insecure_http) */
+	const char *root; /* platform root for evidence; NULL: "" */
 	/* Optional init-data: sent, and its register checked first. */
 	const struct initdata *init_data;
-	enum gpu_mode gpu;	/* additional device evidence */
+	enum gpu_mode gpu; /* additional device evidence */
+	/* When *cancel turns non-zero (another thread, atomically), the
+	 * request in flight aborts within about a second and no retry
+	 * follows; NULL: never. */
+	const int *cancel;
 };
 
 /*
@@ -41,7 +45,7 @@ struct kbs_opts {
  * failure is logged with the KBS error type when there is one.
  */
 SP_MUST_CHECK enum sp_err kbs_attest(const struct kbs_opts *opts,
-    struct kbs_session **out);
+				     struct kbs_session **out);
 
 /*
  * GET the resource named by uri ("kbs:///repo/type/tag") and decrypt it.
@@ -50,7 +54,8 @@ SP_MUST_CHECK enum sp_err kbs_attest(const struct kbs_opts *opts,
  * to authenticate), SP_E_FETCH, SP_E_PROTOCOL or SP_E_USAGE (bad URI).
  */
 SP_MUST_CHECK enum sp_err kbs_get_resource(struct kbs_session *s,
-    const char *uri, size_t max, struct secret **out);
+					   const char *uri, size_t max,
+					   struct secret **out);
 
 /* Wipe the ephemeral key and end the session. NULL is allowed. */
 void kbs_session_free(struct kbs_session *s);

@@ -548,13 +548,13 @@ kbs_wire_resource_path(const char *uri, char *out, size_t cap)
 	    strncmp(uri, "kbs://", 6) != 0) {
 		goto out;
 	}
+	/* No host: a name there would look like a second KBS but be
+	 * ignored; the configured kbs.url is the only KBS we talk to. */
 	host = uri + 6;
-	path = strchr(host, '/');
-	if (path == NULL || memchr(host, '?', (size_t)(path - host)) != NULL ||
-	    memchr(host, '#', (size_t)(path - host)) != NULL) {
+	if (host[0] != '/') {
 		goto out;
 	}
-	path++;
+	path = host + 1;
 	if (!path_ok(path)) {
 		goto out;
 	}

@@ -159,10 +159,10 @@ void kbs_wire_classify(enum kbs_step step, long status,
 		       const struct kbs_error *e, struct kbs_verdict *out);
 
 /*
- * Check uri ("kbs://[host]/repo/type/tag": exactly three segments, each
+ * Check uri ("kbs:///repo/type/tag": exactly three segments, each
  * [A-Za-z0-9_-][A-Za-z0-9_.-]*, no query) and write "repo/type/tag" into
- * out (cap bytes). The host part is ignored: the configured KBS URL is
- * the only KBS we talk to. Returns SP_OK or SP_E_USAGE.
+ * out (cap bytes). A host ("kbs://host/...") is refused: the configured
+ * KBS URL is the only KBS we talk to. Returns SP_OK or SP_E_USAGE.
  */
 SP_MUST_CHECK enum sp_err kbs_wire_resource_path(const char *uri, char *out,
 						 size_t cap);

@@ -25,14 +25,20 @@
 
 #include "attest.h"
 #include "attest/attest_providers.h"
+#include "attest/preflight.h"
+#include "attest/tpm.h"
 #include "config.h"
 #include "evidence_cmd.h"
 #include "exitcode.h"
 #include "http.h"
+#include "initdata.h"
 #include "kbs.h"
+#include "kserve.h"
 #include "log.h"
 #include "seal.h"
+#include "stop.h"
 #include "unseal.h"
+#include "unseal_cmd.h"
 #include "util.h"
 
 #define INIT_COMPONENT	      "sealpod-init"
@@ -61,6 +67,8 @@ struct run_state {
 	struct init_config cfg;
 	int cfg_ok;
 	struct kbs_session *kbs;
+	struct initdata init_data; /* valid when have_init_data */
+	int have_init_data;
 	struct secret *model_key;
 	char tls_crt[INIT_PATH_MAX];
 	char tls_key[INIT_PATH_MAX];
@@ -68,6 +76,25 @@ struct run_state {
 	struct unseal_result res;
 	const char *step;
 };
+
+static void run_paths_note(const struct run_state *st);
+
+#define SEAL_SYNOPSIS                                                          \
+	"    sealpod-init seal --key KEYFILE --in DIR --out DIR\n"             \
+	"                      [--version N] [--segment-size N]\n"             \
+	"                      [--sign-key PEM] [--follow-external-links]\n"
+#define SEAL_DESCRIPTION                                                       \
+	"    seal    Seal every regular file under --in into --out\n"          \
+	"            (manifest.sealed and blobs/), creating KEYFILE (32\n"     \
+	"            random bytes, mode 0600) when it does not exist.\n"       \
+	"            --out must be absent, empty, or a store whose\n"          \
+	"            manifest opens with KEYFILE (an update: its blobs\n"      \
+	"            stay, the manifest is replaced). Links are sealed\n"      \
+	"            as their file only when it lies inside --in. A\n"         \
+	"            failed seal removes what it created.\n"
+/* Column where help_config's descriptions start, and the line end. */
+#define HELP_DESC_COL 27
+#define HELP_WIDTH    76
 
 static void
 help_intro(void)
@@ -78,11 +105,14 @@ help_intro(void)
 	    "    model into tmpfs; or seal a model directory\n"
 	    "\n"
 	    "SYNOPSIS\n"
-	    "    sealpod-init run [--config FILE]\n"
-	    "    sealpod-init seal --key KEYFILE --in DIR --out DIR\n"
-	    "                      [--version N] [--segment-size N]\n"
+	    "    sealpod-init run [--config FILE]\n" SEAL_SYNOPSIS
 	    "    sealpod-init evidence --tee T [--report-data HEX] "
 	    "[--root DIR]\n"
+	    "                      [--tcti SPEC]\n"
+	    "    sealpod-init unseal --key KEYFILE --source URL --target DIR\n"
+	    "                      [--ca PEM] [--signing-key PEM] ...\n"
+	    "    sealpod-init import-kserve --kek FILE --in DIR --key KEYFILE\n"
+	    "                      --out DIR [--version N]\n"
 	    "    sealpod-init help | --help\n"
 	    "    sealpod-init --version\n"
 	    "\n"
@@ -98,14 +128,21 @@ help_intro(void)
 	    "    failure's category. Logs are JSON lines on stderr.\n"
 	    "\n"
 	    "COMMANDS\n"
-	    "    run     Attest, fetch keys and unseal, as configured.\n"
-	    "    seal    Seal every regular file under --in into --out\n"
-	    "            (manifest.sealed and blobs/), creating KEYFILE (32\n"
-	    "            random bytes, mode 0600) when it does not exist.\n"
-	    "    evidence\n"
+	    "    run     Attest, fetch keys and unseal, as "
+	    "configured.\n" SEAL_DESCRIPTION "    evidence\n"
 	    "            Print the evidence JSON provider T (or auto)\n"
 	    "            would send for report data HEX (default 48 zero\n"
 	    "            bytes), reading the platform under DIR (/).\n"
+	    "    unseal  Unseal a store with a local key file into a tmpfs\n"
+	    "            DIR, as run would after attestation: for model\n"
+	    "            owners checking a store, and benchmarks; never in\n"
+	    "            a pod. `unseal --help` lists its options.\n"
+	    "    import-kserve\n"
+	    "            Convert a KServe confidential model directory\n"
+	    "            (per-file JWE, A256KW + A256GCM, KEK in --kek)\n"
+	    "            into manifest.sealed and blobs/ under --out, in\n"
+	    "            bounded memory; nothing is kept whose GCM tag\n"
+	    "            fails. `import-kserve --help` says more.\n"
 	    "    help    Show this text.\n"
 	    "\n"
 	    "OPTIONS\n"
@@ -119,14 +156,49 @@ help_intro(void)
 	    "                         artifacts.min_version.\n"
 	    "    -s, --segment-size N Ciphertext segment bytes (default\n"
 	    "                         1048576).\n"
+	    "    -S, --sign-key PEM   P-256 private key (mode 0600): seal\n"
+	    "                         also writes manifest.sig, which run\n"
+	    "                         checks when artifacts.signing_key\n"
+	    "                         pins the public key.\n"
+	    "    -L, --follow-external-links\n"
+	    "                         Seal links under --in whose file lies\n"
+	    "                         outside --in (counted in the log,\n"
+	    "                         never named); default: refuse them.\n"
 	    "    -t, --tee T          Provider for evidence, or auto.\n"
 	    "    -r, --report-data HEX\n"
 	    "                         Report data for evidence, 1-64\n"
 	    "                         bytes.\n"
 	    "    -R, --root DIR       Platform root for evidence (/).\n"
+	    "    -T, --tcti SPEC      TPM access for evidence, e.g.\n"
+	    "                         swtpm:host=127.0.0.1,port=2321\n"
+	    "                         (device:/dev/tpmrm0).\n"
 	    "    -h, --help           Show this text.\n"
 	    "    --version            Print the version (top level only).\n"
 	    "\n");
+}
+
+/* The provider list, wrapped into help_config's description column. */
+static void
+help_wrap(const char *list)
+{
+	size_t col = HELP_DESC_COL + 3; /* after "of:" */
+	size_t n;
+
+	while (*list != '\0') {
+		n = strcspn(list, " ");
+		if (col + 1 + n > HELP_WIDTH) {
+			printf("\n%*s", HELP_DESC_COL, "");
+			col = HELP_DESC_COL;
+		} else {
+			printf(" ");
+			col++;
+		}
+		printf("%.*s", (int)n, list);
+		col += n;
+		list += n;
+		list += strspn(list, " ");
+	}
+	printf("\n");
 }
 
 static void
@@ -135,10 +207,12 @@ help_config(void)
 	char names[INIT_NAMES_MAX];
 
 	attest_list(names, sizeof(names));
+	printf("CONFIGURATION\n"
+	       "    tee                    Evidence provider (required), or\n"
+	       "                           auto to detect the platform. One\n"
+	       "                           of:");
+	help_wrap(names);
 	printf(
-	    "CONFIGURATION\n"
-	    "    tee                    Evidence provider (required): %s,\n"
-	    "                           or auto to detect the platform.\n"
 	    "    kbs.url                KBS base URL, https:// (required).\n"
 	    "    kbs.insecure_http      true allows an http:// kbs.url;\n"
 	    "                           development only (default false).\n"
@@ -146,25 +220,50 @@ help_config(void)
 	    "    kbs.timeout_s          Per-request timeout, 1-600 (60).\n"
 	    "    key                    kbs:///repo/type/tag of the 32-byte\n"
 	    "                           model key (required).\n"
-	    "    artifacts.source       https://... or file:///... holding\n"
+	    "    artifacts.source       https://..., file:///..., "
+	    "s3://bucket/\n"
+	    "                           prefix or oci://registry/repo:tag\n"
+	    "                           (or @sha256:...) holding\n"
 	    "                           manifest.sealed and blobs/\n"
 	    "                           (required).\n"
 	    "    artifacts.ca           PEM CA bundle for the store.\n"
 	    "    artifacts.min_version  Lowest manifest version accepted\n"
 	    "                           (default 0).\n"
+	    "    artifacts.s3.region    s3:// region (else $AWS_REGION,\n"
+	    "                           $AWS_DEFAULT_REGION, us-east-1).\n"
+	    "    artifacts.s3.endpoint  https://host[:port] of an S3-\n"
+	    "                           compatible store (default AWS).\n"
+	    "    artifacts.s3.path_style\n"
+	    "                           true: endpoint/bucket/key (MinIO,\n"
+	    "                           Ceph); false: bucket.host/key.\n"
+	    "    artifacts.s3.sts_endpoint\n"
+	    "                           STS for web identity (IRSA).\n"
+	    "                           Credentials: AWS_ACCESS_KEY_ID and\n"
+	    "                           AWS_SECRET_ACCESS_KEY (and\n"
+	    "                           AWS_SESSION_TOKEN), or\n"
+	    "                           AWS_WEB_IDENTITY_TOKEN_FILE and\n"
+	    "                           AWS_ROLE_ARN; else anonymous.\n"
+	    "    artifacts.oci.auth_file\n"
+	    "                           Docker config.json with \"auths\"\n"
+	    "                           for the registry (mode 0600).\n"
 	    "    target                 Absolute tmpfs/ramfs directory for\n"
 	    "                           the plaintext (required).\n"
 	    "    tls.cert, tls.key      kbs:/// URIs of the sidecar's\n"
 	    "                           certificate chain and private key.\n"
-	    "    tls.dir                tmpfs/ramfs directory "
-	    "where " INIT_TLS_CERT_NAME " (0644)\n"
-	    "                           and " INIT_TLS_KEY_NAME
-	    " (0600) are written; not inside\n"
-	    "                           target. The three tls keys go\n"
-	    "                           together.\n"
+	    "    tls.dir                tmpfs/ramfs directory where\n"
+	    "                           " INIT_TLS_CERT_NAME
+	    " (0644) and " INIT_TLS_KEY_NAME " (0600) are\n"
+	    "                           written; not inside target. The\n"
+	    "                           three tls keys go together.\n"
 	    "    log.level              debug, info, warn or error (info).\n"
-	    "\n",
-	    names);
+	    "    init_data              init-data TOML sent with /attest;\n"
+	    "                           its digest must be in the\n"
+	    "                           platform's config register.\n"
+	    "    gpu                    none, optional, required or\n"
+	    "                           sampledevice (development).\n"
+	    "    platform_root          Test/debug: read the platform\n"
+	    "                           under this directory (/).\n"
+	    "\n");
 }
 
 static void
@@ -179,10 +278,13 @@ help_exit(void)
 	       "    %-3d KBS or artifact store unreachable or failing\n"
 	       "    %-3d authentication, digest, size or version check failed\n"
 	       "    %-3d target not tmpfs/ramfs, or not enough room\n"
+	       "    %-3d stopped by SIGTERM or SIGINT (run); what it wrote\n"
+	       "        is removed, within %d seconds\n"
 	       "    %-3d internal error, or a peer broke the protocol\n"
 	       "\n",
 	       EXIT_USAGE, EXIT_ATTEST, EXIT_POLICY, EXIT_NOTFOUND, EXIT_FETCH,
-	       EXIT_INTEGRITY, EXIT_TARGET, EXIT_INTERNAL);
+	       EXIT_INTEGRITY, EXIT_TARGET, EXIT_TERMINATED, STOP_GRACE_S,
+	       EXIT_INTERNAL);
 }
 
 static void
@@ -264,7 +366,7 @@ on_memory_fs(const char *path)
  * up front. unseal_run() checks the target again, with the room it needs.
  */
 static enum sp_err
-run_preflight(const struct run_state *st)
+run_preflight(struct run_state *st)
 {
 	enum sp_err rc = SP_E_TARGET;
 
@@ -283,23 +385,74 @@ out:
 	return rc;
 }
 
+/* Someone else's files in the target would fail the unseal step: refuse
+ * before any key is asked for (after attestation, whose own failures
+ * come first). */
+static enum sp_err
+run_target_check(struct run_state *st)
+{
+	return unseal_target_check(st->cfg.target);
+}
+
+/* platform_root as providers take it: "" for the real root. */
+static const char *
+platform_root(const struct run_state *st)
+{
+	const char *root = st->cfg.platform_root;
+
+	if (root == NULL || strcmp(root, "/") == 0) {
+		root = "";
+	} else {
+		log_event(LOG_WARN, "init.platform_root.set", NULL,
+			  LOG_STR("platform_root", root));
+	}
+	return root;
+}
+
+/* The provider, what it needs from the guest, and the init-data. */
+static enum sp_err
+attest_prepare(struct run_state *st, const char *root,
+	       const struct attest_provider **provider)
+{
+	const char *tcti = st->cfg.tpm_tcti;
+	enum sp_err rc = SP_OK;
+
+	*provider = attest_find(st->cfg.tee);
+	if (strcmp(st->cfg.tee, ATTEST_TEE_AUTO) == 0) {
+		rc = attest_detect(root, provider);
+	}
+	if (rc == SP_OK) {
+		rc = preflight_run((*provider)->tee, root,
+				   tcti == NULL ||
+				       strncmp(tcti, "device:", 7) == 0);
+	}
+	if (rc == SP_OK && st->cfg.init_data != NULL) {
+		rc = initdata_load(st->cfg.init_data, &st->init_data);
+		rc = rc == SP_E_INTERNAL ? rc : (rc == SP_OK ? rc : SP_E_USAGE);
+		st->have_init_data = rc == SP_OK;
+	}
+	return rc;
+}
+
 /* The KBS handshake with the configured provider. */
 static enum sp_err
 run_attest(struct run_state *st)
 {
 	struct kbs_opts ko;
-	enum sp_err rc = SP_OK;
+	enum sp_err rc;
 
 	memset(&ko, 0, sizeof(ko));
 	ko.url = st->cfg.kbs_url;
 	ko.ca_file = st->cfg.kbs_ca;
 	ko.timeout_s = (long)st->cfg.kbs_timeout_s;
-	ko.provider = attest_find(st->cfg.tee);
 	ko.allow_http = st->cfg.kbs_insecure_http;
-	if (strcmp(st->cfg.tee, ATTEST_TEE_AUTO) == 0) {
-		rc = attest_detect("", &ko.provider);
-	}
+	ko.root = platform_root(st);
+	ko.gpu = (enum gpu_mode)st->cfg.gpu_mode;
+	ko.cancel = stop_flag();
+	tpm_set_options(st->cfg.tpm_tcti, st->cfg.tpm_ak);
+	rc = attest_prepare(st, ko.root, &ko.provider);
 	if (rc == SP_OK) {
+		ko.init_data = st->have_init_data ? &st->init_data : NULL;
 		rc = kbs_attest(&ko, &st->kbs);
 	}
 	return rc;
@@ -380,6 +533,7 @@ run_tls(struct run_state *st)
 	if (rc != SP_OK) {
 		goto out;
 	}
+	run_paths_note(st);
 
 	rc = tls_one(st, st->cfg.tls_cert, st->tls_crt, INIT_TLS_CERT_MODE);
 	if (rc != SP_OK) {
@@ -411,6 +565,14 @@ run_unseal(struct run_state *st)
 	uo.ca_file = st->cfg.artifacts_ca;
 	uo.min_version = st->cfg.min_version;
 	uo.target = st->cfg.target;
+	uo.workers = (unsigned)st->cfg.artifacts_workers;
+	uo.memory_mib = st->cfg.artifacts_memory_mib;
+	uo.idle_timeout_s = st->cfg.artifacts_idle_s;
+	uo.deadline_s = st->cfg.artifacts_deadline_s;
+	uo.attempts = (unsigned)st->cfg.artifacts_attempts;
+	uo.allow_http = st->cfg.artifacts_insecure_http;
+	uo.headers_file = st->cfg.artifacts_headers_file;
+	uo.signing_key = st->cfg.artifacts_signing_key;
 	uo.s3 = &s3;
 	uo.oci = &oci;
 	return unseal_run(&uo, st->model_key, &st->res);
@@ -439,6 +601,50 @@ out:
 	return rc;
 }
 
+/*
+ * Where this run writes, for stop.c's last-resort hook: copies that are
+ * never freed, since that hook may run while main() is tearing down.
+ */
+static struct {
+	char target[INIT_PATH_MAX];
+	char tls_crt[INIT_PATH_MAX];
+	char tls_key[INIT_PATH_MAX];
+	int target_set;
+	int tls_set;
+} run_paths;
+
+/* Remember what run_cleanup() would remove, for the stop hook. */
+static void
+run_paths_note(const struct run_state *st)
+{
+	int n;
+
+	n = snprintf(run_paths.target, sizeof(run_paths.target), "%s",
+		     st->cfg.target);
+	__atomic_store_n(&run_paths.target_set,
+			 n > 0 && (size_t)n < sizeof(run_paths.target),
+			 __ATOMIC_RELEASE);
+	if (st->tls_crt[0] != '\0' && st->tls_key[0] != '\0') {
+		memcpy(run_paths.tls_crt, st->tls_crt, sizeof(st->tls_crt));
+		memcpy(run_paths.tls_key, st->tls_key, sizeof(st->tls_key));
+		__atomic_store_n(&run_paths.tls_set, 1, __ATOMIC_RELEASE);
+	}
+}
+
+/* stop.c's last resort (stop.h): the grace period ran out. */
+static void
+run_stop_hook(void *arg)
+{
+	(void)arg;
+	if (__atomic_load_n(&run_paths.target_set, __ATOMIC_ACQUIRE)) {
+		unseal_clean(run_paths.target);
+	}
+	if (__atomic_load_n(&run_paths.tls_set, __ATOMIC_ACQUIRE)) {
+		(void)unlink(run_paths.tls_crt);
+		(void)unlink(run_paths.tls_key);
+	}
+}
+
 /* Undo this run's output after a failure; the target only when valid. */
 static void
 run_cleanup(struct run_state *st)
@@ -450,6 +656,21 @@ run_cleanup(struct run_state *st)
 		(void)unlink(st->tls_crt);
 		(void)unlink(st->tls_key);
 	}
+}
+
+/* One step, unless a stop was asked for (then SP_E_INTERNAL, and
+ * cmd_run reports "terminated"). */
+static enum sp_err
+run_step(struct run_state *st, const char *name,
+	 enum sp_err (*fn)(struct run_state *))
+{
+	enum sp_err rc = SP_E_INTERNAL;
+
+	st->step = name;
+	if (!stop_requested()) {
+		rc = fn(st);
+	}
+	return rc;
 }
 
 /* The steps in order; st->step names the one that failed. */
@@ -464,29 +685,29 @@ run_steps(struct run_state *st, const char *config)
 		goto out;
 	}
 	st->cfg_ok = 1;
-	st->step = "setup";
-	rc = run_setup(st);
+	run_paths_note(st);
+	rc = run_step(st, "setup", run_setup);
 	if (rc != SP_OK) {
 		goto out;
 	}
 
-	st->step = "preflight";
-	rc = run_preflight(st);
+	rc = run_step(st, "preflight", run_preflight);
 	if (rc != SP_OK) {
 		goto out;
 	}
-	st->step = "attest";
-	rc = run_attest(st);
+	rc = run_step(st, "attest", run_attest);
 	if (rc != SP_OK) {
 		goto out;
 	}
-	st->step = "key";
-	rc = run_model_key(st);
+	rc = run_step(st, "target", run_target_check);
 	if (rc != SP_OK) {
 		goto out;
 	}
-	st->step = "tls";
-	rc = run_tls(st);
+	rc = run_step(st, "key", run_model_key);
+	if (rc != SP_OK) {
+		goto out;
+	}
+	rc = run_step(st, "tls", run_tls);
 	if (rc != SP_OK) {
 		goto out;
 	}
@@ -494,8 +715,7 @@ run_steps(struct run_state *st, const char *config)
 	/* The ECDH key has done its work; drop it before the long part. */
 	kbs_session_free(st->kbs);
 	st->kbs = NULL;
-	st->step = "unseal";
-	rc = run_unseal(st);
+	rc = run_step(st, "unseal", run_unseal);
 out:
 	return rc;
 }
@@ -550,22 +770,33 @@ cmd_run(int argc, char **argv)
 		goto out;
 	}
 
+	/* SIGTERM (pod deleted) must end in cleanup, not mid-write. */
+	if (stop_start(run_stop_hook, NULL) != 0) {
+		ec = EXIT_INTERNAL;
+		goto out;
+	}
+
 	rc = run_steps(&st, config);
+	ec = exitcode_for(rc);
+	if (rc != SP_OK && stop_requested()) {
+		ec = EXIT_TERMINATED;
+	}
 	if (rc != SP_OK) {
 		run_cleanup(&st);
-		log_event(LOG_ERR, "init.failed", sp_err_name(rc),
-			  LOG_STR("step", st.step),
-			  LOG_I64("exit_code", exitcode_for(rc)));
+		log_event(LOG_ERR, "init.failed",
+			  ec == EXIT_TERMINATED ? "terminated"
+						: sp_err_name(rc),
+			  LOG_STR("step", st.step), LOG_I64("exit_code", ec));
 	} else {
 		log_event(LOG_INFO, "init.done", NULL,
 			  LOG_U64("version", st.res.version),
 			  LOG_U64("files", st.res.files),
 			  LOG_U64("bytes", st.res.bytes));
 	}
-	ec = exitcode_for(rc);
 out:
 	secret_free(st.model_key);
 	kbs_session_free(st.kbs);
+	initdata_free(&st.init_data);
 	init_config_free(&st.cfg);
 	return ec < 0 ? 0 : ec;
 }
@@ -591,8 +822,14 @@ seal_option(int c, const char *arg, struct seal_opts *so)
 			      &so->segment_size) != 0) {
 			rc = usage_error("--segment-size out of range", arg);
 		}
+	} else if (c == 'S') {
+		so->sign_key = arg;
+	} else if (c == 'L') {
+		so->follow_external = 1;
 	} else if (c == 'h') {
-		print_help();
+		printf("SYNOPSIS\n" SEAL_SYNOPSIS
+		       "\nDESCRIPTION\n" SEAL_DESCRIPTION "\n`" INIT_COMPONENT
+		       " --help` describes the options.\n");
 		rc = -1;
 	} else {
 		rc = usage_error("unknown option or missing value", "");
@@ -610,6 +847,8 @@ seal_options(int argc, char **argv, struct seal_opts *so)
 	    {"out", required_argument, NULL, 'o'},
 	    {"version", required_argument, NULL, 'n'},
 	    {"segment-size", required_argument, NULL, 's'},
+	    {"sign-key", required_argument, NULL, 'S'},
+	    {"follow-external-links", no_argument, NULL, 'L'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -617,7 +856,7 @@ seal_options(int argc, char **argv, struct seal_opts *so)
 	int c;
 
 	for (;;) {
-		c = getopt_long(argc, argv, "k:i:o:n:s:h", longopts, NULL);
+		c = getopt_long(argc, argv, "k:i:o:n:s:S:Lh", longopts, NULL);
 		if (c == -1) {
 			break;
 		}
@@ -651,13 +890,11 @@ cmd_seal(int argc, char **argv)
 		goto out;
 	}
 
+	/* seal_run() logs seal.done itself, with its figures. */
 	rc = seal_run(&so);
 	if (rc != SP_OK) {
 		log_event(LOG_ERR, "seal.failed", sp_err_name(rc),
 			  LOG_I64("exit_code", exitcode_for(rc)));
-	} else {
-		log_event(LOG_INFO, "seal.done", NULL,
-			  LOG_U64("version", so.version));
 	}
 	ec = exitcode_for(rc);
 out:
@@ -678,8 +915,12 @@ main(int argc, char **argv)
 		ec = cmd_run(argc - 1, argv + 1);
 	} else if (strcmp(cmd, "seal") == 0) {
 		ec = cmd_seal(argc - 1, argv + 1);
+	} else if (strcmp(cmd, "import-kserve") == 0) {
+		ec = kserve_cmd(argc - 1, argv + 1);
 	} else if (strcmp(cmd, "evidence") == 0) {
 		ec = evidence_cmd(argc - 1, argv + 1);
+	} else if (strcmp(cmd, "unseal") == 0) {
+		ec = unseal_cmd(argc - 1, argv + 1);
 	} else if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 ||
 		   strcmp(cmd, "-h") == 0) {
 		print_help();

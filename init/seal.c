@@ -24,6 +24,7 @@
 #include "json.h"
 #include "log.h"
 #include "manifest.h"
+#include "manifest_sig.h"
 #include "seal.h"
 #include "sealed.h"
 #include "secret.h"
@@ -35,6 +36,18 @@
 #define SEAL_BLOB_MODE	  0644
 #define SEAL_DIR_MODE	  0755
 #define SEAL_DIGEST_LOG	  12
+#define SEAL_SIG_NAME	  "manifest.sig" /* UNSEAL_SIG_NAME */
+/* An existing manifest.sealed read back for an update: the JSON ceiling
+ * plus far more than its segments' tags and header. */
+#define SEAL_MANIFEST_CT_MAX (MANIFEST_MAX + 1024 * 1024)
+#define SEAL_HEX_LEN	     (2 * 32)
+
+/* What --out held before this run. */
+enum seal_out_state {
+	SEAL_OUT_ABSENT,
+	SEAL_OUT_EMPTY,
+	SEAL_OUT_STORE, /* holds manifest.sealed: an update */
+};
 
 struct seal_job {
 	const struct seal_opts *opts;
@@ -42,9 +55,20 @@ struct seal_job {
 	struct secret *key;
 	struct manifest *m;
 	int blobs_fd;
+	int out_fd;
 	unsigned char *buf; /* one segment */
 	char rel[MANIFEST_PATH_MAX + 1];
+	char in_real[PATH_MAX];
+	char out_real[PATH_MAX];
 	uint64_t bytes;
+	uint64_t links_external; /* links followed out of in_dir */
+	enum seal_out_state out_state;
+	/* What this run created, removed again if it fails. */
+	int key_created;
+	int out_created;
+	int blobs_created;
+	char (*made)[SEAL_HEX_LEN + 1]; /* blob names, MANIFEST_FILES_MAX */
+	size_t nmade;
 };
 
 /* One file on its way into a blob. */
@@ -56,7 +80,7 @@ struct seal_blob {
 	int out_fd;
 	uint64_t size;
 	char tmp[SEAL_TMP_NAME_MAX + 1];
-	char hex[2 * 32 + 1];
+	char hex[SEAL_HEX_LEN + 1];
 };
 
 static enum sp_err
@@ -185,9 +209,10 @@ out:
 	return rc;
 }
 
-/* Use the key in path, or create it (O_EXCL, 0600) when absent. */
+/* Use the key in path, or create it (O_EXCL, 0600) when absent, then
+ * *created is 1. */
 static enum sp_err
-key_load(const char *path, struct secret **out)
+key_load(const char *path, struct secret **out, int *created)
 {
 	int fd;
 	enum sp_err rc;
@@ -209,6 +234,7 @@ key_load(const char *path, struct secret **out)
 	if (rc != SP_OK) {
 		(void)unlink(path);
 	}
+	*created = rc == SP_OK;
 out:
 	return rc;
 }
@@ -334,13 +360,21 @@ blob_finish(struct seal_blob *b)
 		goto out;
 	}
 	hex_encode(md, md_len, b->hex);
+	if (b->job->nmade >= MANIFEST_FILES_MAX) {
+		log_event(LOG_ERR, "seal.input.failed", "too_many_files");
+		rc = SP_E_USAGE;
+		goto out;
+	}
+	/* Never over an existing blob: an old manifest may need it. */
 	if (fsync(b->out_fd) != 0 ||
-	    renameat(b->job->blobs_fd, b->tmp, b->job->blobs_fd, b->hex) != 0) {
+	    renameat2(b->job->blobs_fd, b->tmp, b->job->blobs_fd, b->hex,
+		      RENAME_NOREPLACE) != 0) {
 		log_event(LOG_ERR, "seal.write.failed", "blob_rename_failed",
 			  LOG_ERRNO(errno));
 		goto out;
 	}
 	b->tmp[0] = '\0';
+	memcpy(b->job->made[b->job->nmade++], b->hex, sizeof(b->hex));
 	rc = SP_OK;
 out:
 	return rc;
@@ -411,6 +445,8 @@ out:
 
 /* ---- the walk ---- */
 
+static int path_within(const char *dir, const char *path);
+
 static enum sp_err walk_dir(struct seal_job *job, int dirfd, size_t rel_len,
 			    unsigned depth);
 
@@ -438,11 +474,16 @@ out:
 	return rc;
 }
 
+/* An entry we will not seal; e is 0 when no call failed (then no
+ * errno is logged, which would only say "Success"). */
 static enum sp_err
-entry_refused(int e)
+entry_refused(const char *reason, int e)
 {
-	log_event(LOG_ERR, "seal.input.failed", "input_unsupported_entry",
-		  LOG_ERRNO(e));
+	if (e != 0) {
+		log_event(LOG_ERR, "seal.input.failed", reason, LOG_ERRNO(e));
+	} else {
+		log_event(LOG_ERR, "seal.input.failed", reason);
+	}
 	return SP_E_USAGE;
 }
 
@@ -455,7 +496,7 @@ walk_subdir(struct seal_job *job, int dirfd, const char *name, unsigned depth)
 	fd = openat(dirfd, name,
 		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
-		rc = entry_refused(errno);
+		rc = entry_refused("input_unsupported_entry", errno);
 		goto out;
 	}
 	rc = walk_dir(job, fd, strlen(job->rel), depth + 1);
@@ -463,19 +504,64 @@ out:
 	return rc;
 }
 
-/* A link to a regular file (as in a Hugging Face snapshot) is sealed as
- * that file; anything else that is not a regular file is refused. */
+/*
+ * A link that was opened as fd: allowed when the file it reached lies
+ * inside in_dir, or with follow_external (counted, never named). The
+ * opened file itself is judged (/proc/self/fd), so no later change of
+ * the link matters.
+ */
 static enum sp_err
-seal_entry(struct seal_job *job, int dirfd, const char *name)
+link_check(struct seal_job *job, int fd)
+{
+	char proc[64];
+	char real[PATH_MAX];
+	ssize_t n;
+	enum sp_err rc = SP_E_USAGE;
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	n = readlink(proc, real, sizeof(real) - 1);
+	if (n <= 0) {
+		rc = entry_refused("input_link_unresolved", errno);
+		goto out;
+	}
+	real[n] = '\0';
+	if (path_within(job->in_real, real)) {
+		rc = SP_OK;
+	} else if (job->opts->follow_external) {
+		job->links_external++;
+		rc = SP_OK;
+	} else {
+		log_event(LOG_ERR, "seal.input.failed", "input_link_outside",
+			  LOG_STR("hint", "--follow-external-links seals it"));
+	}
+out:
+	return rc;
+}
+
+/* A link to a regular file (as in a Hugging Face snapshot) is sealed as
+ * that file, within the rules of link_check(); anything else that is not
+ * a regular file is refused. */
+static enum sp_err
+seal_entry(struct seal_job *job, int dirfd, const char *name, int is_link)
 {
 	struct stat st;
 	int fd;
 	enum sp_err rc;
 
 	fd = openat(dirfd, name, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		rc = entry_refused(errno);
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		rc = entry_refused("input_unsupported_entry", errno);
 		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = entry_refused("input_not_regular_file", 0);
+		goto out;
+	}
+	if (is_link) {
+		rc = link_check(job, fd);
+		if (rc != SP_OK) {
+			goto out;
+		}
 	}
 	rc = seal_file(job, fd, (uint64_t)st.st_size);
 out:
@@ -499,11 +585,11 @@ walk_entry(struct seal_job *job, int dirfd, const char *name, size_t rel_len,
 	}
 
 	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-		rc = entry_refused(errno);
+		rc = entry_refused("input_unsupported_entry", errno);
 	} else if (S_ISDIR(st.st_mode)) {
 		rc = walk_subdir(job, dirfd, name, depth);
 	} else {
-		rc = seal_entry(job, dirfd, name);
+		rc = seal_entry(job, dirfd, name, S_ISLNK(st.st_mode));
 	}
 out:
 	job->rel[rel_len] = '\0';
@@ -544,7 +630,7 @@ walk_dir(struct seal_job *job, int dirfd, size_t rel_len, unsigned depth)
 
 	/* A failed readdir must not pass for the end of the directory. */
 	if (rc == SP_OK && errno != 0) {
-		rc = entry_refused(errno);
+		rc = entry_refused("input_unsupported_entry", errno);
 	}
 out:
 	if (d != NULL) {
@@ -635,42 +721,181 @@ out:
 	return rc;
 }
 
+/* 1 when the directory fd has an entry other than "." and "..";
+ * *store is set when one of them is manifest.sealed. -1 on error. */
+static int
+dir_entries(int fd, int *store)
+{
+	struct dirent *de;
+	DIR *d = NULL;
+	int dfd;
+	int rc = -1;
+
+	*store = 0;
+	dfd = dup(fd);
+	if (dfd < 0) {
+		goto out;
+	}
+	d = fdopendir(dfd);
+	if (d == NULL) {
+		close(dfd);
+		goto out;
+	}
+	rc = 0;
+	for (de = readdir(d); de != NULL; de = readdir(d)) {
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0) {
+			continue;
+		}
+		rc = 1;
+		*store |= strcmp(de->d_name, MANIFEST_NAME) == 0;
+	}
+out:
+	if (d != NULL) {
+		closedir(d);
+	}
+	return rc;
+}
+
+/*
+ * What --out holds now. A non-empty directory is accepted only when it
+ * is a store (manifest.sealed), whose key is checked once loaded, and
+ * then only with an existing key file: a new key could never open it.
+ */
+static enum sp_err
+out_classify(struct seal_job *job)
+{
+	struct stat st;
+	int store = 0;
+	int fd;
+	int n = -1;
+	enum sp_err rc = SP_E_USAGE;
+
+	fd = open(job->opts->out_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) {
+		job->out_state = SEAL_OUT_ABSENT;
+		rc = SP_OK;
+		goto out;
+	}
+	if (fd >= 0) {
+		n = dir_entries(fd, &store);
+	}
+	if (n < 0) {
+		log_event(LOG_ERR, "seal.output.failed", "out_dir_unusable",
+			  LOG_ERRNO(errno));
+		goto out;
+	}
+	if (n > 0 && !store) {
+		log_event(LOG_ERR, "seal.output.failed", "out_dir_not_empty");
+		goto out;
+	}
+	if (n > 0 && lstat(job->opts->key_file, &st) != 0) {
+		log_event(LOG_ERR, "seal.output.failed",
+			  "out_dir_holds_other_store");
+		goto out;
+	}
+	job->out_state = n > 0 ? SEAL_OUT_STORE : SEAL_OUT_EMPTY;
+	rc = SP_OK;
+out:
+	if (fd >= 0) {
+		close(fd);
+	}
+	return rc;
+}
+
+/* An update: the store's manifest must open with our key, so a store
+ * sealed under another key is never silently re-keyed. */
+static enum sp_err
+out_store_check(struct seal_job *job)
+{
+	char path[PATH_MAX];
+	struct sealed_params p;
+	struct manifest *old = NULL;
+	unsigned char *pt = NULL;
+	size_t pt_len = 0;
+	char *ct = NULL;
+	size_t ct_len = 0;
+	const char *reason = NULL;
+	int n;
+	enum sp_err rc = SP_OK;
+
+	if (job->out_state != SEAL_OUT_STORE) {
+		goto out;
+	}
+	rc = SP_E_USAGE;
+	n = snprintf(path, sizeof(path), "%s/%s", job->opts->out_dir,
+		     MANIFEST_NAME);
+	if (n < 0 || (size_t)n >= sizeof(path) ||
+	    file_read_all(path, SEAL_MANIFEST_CT_MAX, &ct, &ct_len) != SP_OK) {
+		log_event(LOG_ERR, "seal.output.failed", "out_dir_unusable");
+		goto out;
+	}
+	sealed_params_default(&p);
+	if (sealed_decrypt_mem(&p, job->key, MANIFEST_AAD, strlen(MANIFEST_AAD),
+			       ct, ct_len, MANIFEST_MAX, &pt,
+			       &pt_len) != SP_OK ||
+	    manifest_parse((char *)pt, pt_len, &old, &reason) != SP_OK) {
+		log_event(LOG_ERR, "seal.output.failed",
+			  "out_dir_holds_other_store");
+		goto out;
+	}
+	log_event(LOG_INFO, "seal.output.update", NULL,
+		  LOG_U64("previous_version", old->version),
+		  LOG_U64("version", job->m->version));
+	if (old->version >= job->m->version) {
+		log_event(LOG_WARN, "seal.version.not_newer", NULL,
+			  LOG_U64("previous_version", old->version),
+			  LOG_U64("version", job->m->version));
+	}
+	rc = SP_OK;
+out:
+	if (pt != NULL) {
+		secret_wipe_mem(pt, pt_len);
+	}
+	free(pt);
+	free(ct);
+	manifest_free(old);
+	return rc;
+}
+
 /* Create out_dir and out_dir/blobs, then check again through any link. */
 static enum sp_err
 dirs_prepare(struct seal_job *job)
 {
-	char out_real[PATH_MAX];
-	int out_fd = -1;
-	enum sp_err rc;
+	enum sp_err rc = SP_E_USAGE;
 
-	rc = dirs_check(job->opts, job->opts->out_dir);
+	if (mkdir(job->opts->out_dir, SEAL_DIR_MODE) == 0) {
+		job->out_created = 1;
+	} else if (errno != EEXIST) {
+		log_event(LOG_ERR, "seal.output.failed", "out_dir_unusable",
+			  LOG_ERRNO(errno));
+		goto out;
+	}
+	if (realpath(job->opts->out_dir, job->out_real) == NULL) {
+		log_event(LOG_ERR, "seal.output.failed", "out_dir_unusable",
+			  LOG_ERRNO(errno));
+		goto out;
+	}
+	rc = dirs_check(job->opts, job->out_real);
 	if (rc != SP_OK) {
 		goto out;
 	}
 
 	rc = SP_E_USAGE;
-	if ((mkdir(job->opts->out_dir, SEAL_DIR_MODE) != 0 &&
-	     errno != EEXIST) ||
-	    realpath(job->opts->out_dir, out_real) == NULL) {
+	job->out_fd = open(job->out_real, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (job->out_fd < 0) {
 		log_event(LOG_ERR, "seal.output.failed", "out_dir_unusable",
 			  LOG_ERRNO(errno));
 		goto out;
 	}
-	rc = dirs_check(job->opts, out_real);
-	if (rc != SP_OK) {
-		goto out;
-	}
-
-	rc = SP_E_USAGE;
-	out_fd = open(out_real, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (out_fd < 0 ||
-	    (mkdirat(out_fd, MANIFEST_BLOB_DIR, SEAL_DIR_MODE) != 0 &&
-	     errno != EEXIST)) {
+	if (mkdirat(job->out_fd, MANIFEST_BLOB_DIR, SEAL_DIR_MODE) == 0) {
+		job->blobs_created = 1;
+	} else if (errno != EEXIST) {
 		log_event(LOG_ERR, "seal.output.failed", "out_dir_unusable",
 			  LOG_ERRNO(errno));
 		goto out;
 	}
-	job->blobs_fd = openat(out_fd, MANIFEST_BLOB_DIR,
+	job->blobs_fd = openat(job->out_fd, MANIFEST_BLOB_DIR,
 			       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (job->blobs_fd < 0) {
 		log_event(LOG_ERR, "seal.output.failed", "out_dir_unusable",
@@ -679,9 +904,80 @@ dirs_prepare(struct seal_job *job)
 	}
 	rc = SP_OK;
 out:
-	if (out_fd >= 0) {
-		close(out_fd);
+	return rc;
+}
+
+/* After a failure: remove the blobs, directories and key this run
+ * created, nothing that was there before. */
+static void
+seal_undo(struct seal_job *job)
+{
+	size_t i;
+
+	for (i = 0; job->blobs_fd >= 0 && i < job->nmade; i++) {
+		(void)unlinkat(job->blobs_fd, job->made[i], 0);
 	}
+	if (job->blobs_created && job->out_fd >= 0) {
+		(void)unlinkat(job->out_fd, MANIFEST_BLOB_DIR, AT_REMOVEDIR);
+	}
+	if (job->out_created && job->out_real[0] != '\0') {
+		(void)rmdir(job->out_real);
+	}
+	if (job->key_created && unlink(job->opts->key_file) == 0) {
+		/* Nothing sealed under it survives: no use keeping it. */
+		log_event(LOG_INFO, "seal.key.removed", NULL);
+	}
+}
+
+/* The owner's signature over the sealed manifest, beside it; without a
+ * signing key, a signature left from an earlier run is removed so it
+ * cannot stand for this manifest. */
+static enum sp_err
+manifest_sign(struct seal_job *job, const unsigned char *ct, size_t ct_len)
+{
+	char path[PATH_MAX];
+	unsigned char *sig = NULL;
+	size_t sig_len = 0;
+	int n;
+	enum sp_err rc = SP_E_USAGE;
+
+	n = snprintf(path, sizeof(path), "%s/%s", job->opts->out_dir,
+		     SEAL_SIG_NAME);
+	if (n < 0 || (size_t)n >= sizeof(path)) {
+		goto out;
+	}
+	if (job->opts->sign_key == NULL) {
+		rc = unlink(path) == 0 || errno == ENOENT ? SP_OK : SP_E_TARGET;
+		goto out;
+	}
+
+	rc = manifest_sig_sign(job->opts->sign_key, ct, ct_len, &sig, &sig_len);
+	if (rc != SP_OK) {
+		goto out;
+	}
+	rc = file_write_atomic(path, sig, sig_len, SEAL_BLOB_MODE);
+out:
+	if (rc != SP_OK) {
+		log_event(LOG_ERR, "seal.write.failed", "manifest_sig_failed");
+	}
+	free(sig);
+	return rc;
+}
+
+/* A signing key that cannot sign should fail before hours of sealing. */
+static enum sp_err
+sign_key_check(const struct seal_opts *opts)
+{
+	static const char probe[] = "sealpod-sign-check";
+	unsigned char *sig = NULL;
+	size_t sig_len = 0;
+	enum sp_err rc = SP_OK;
+
+	if (opts->sign_key != NULL) {
+		rc = manifest_sig_sign(opts->sign_key, probe, sizeof(probe),
+				       &sig, &sig_len);
+	}
+	free(sig);
 	return rc;
 }
 
@@ -718,6 +1014,11 @@ manifest_write(struct seal_job *job)
 		goto out;
 	}
 
+	rc = manifest_sign(job, ct, ct_len);
+	if (rc != SP_OK) {
+		goto out;
+	}
+
 	rc = SP_E_USAGE;
 	n = snprintf(path, sizeof(path), "%s/%s", job->opts->out_dir,
 		     MANIFEST_NAME);
@@ -744,6 +1045,7 @@ seal_job_init(struct seal_job *job, const struct seal_opts *opts)
 	memset(job, 0, sizeof(*job));
 	job->opts = opts;
 	job->blobs_fd = -1;
+	job->out_fd = -1;
 	sealed_params_default(&job->p);
 	if (opts->segment_size > SEALED_SEGMENT_MAX) {
 		why = "segment_size_invalid";
@@ -765,15 +1067,73 @@ seal_job_init(struct seal_job *job, const struct seal_opts *opts)
 	rc = SP_E_INTERNAL;
 	job->m = manifest_new(opts->version == 0 ? 1 : opts->version);
 	job->buf = malloc(job->p.segment_size);
-	if (job->m == NULL || job->buf == NULL) {
+	job->made = calloc(MANIFEST_FILES_MAX, sizeof(*job->made));
+	if (job->m == NULL || job->buf == NULL || job->made == NULL) {
 		goto out;
 	}
 	rc = SP_OK;
 out:
 	if (why != NULL) {
-		log_event(LOG_ERR, "seal.failed", why);
+		log_event(LOG_ERR, "seal.options.invalid", why);
 	}
 	return rc;
+}
+
+/* Paths, what --out holds, the key, and a store's key before any
+ * output is created. */
+static enum sp_err
+seal_prepare(struct seal_job *job)
+{
+	const struct seal_opts *opts = job->opts;
+	enum sp_err rc;
+
+	rc = dirs_check(opts, opts->out_dir);
+	if (rc != SP_OK) {
+		goto out;
+	}
+	rc = out_classify(job);
+	if (rc != SP_OK) {
+		goto out;
+	}
+	rc = SP_E_USAGE;
+	if (realpath(opts->in_dir, job->in_real) == NULL) {
+		log_event(LOG_ERR, "seal.input.failed", "dir_unusable",
+			  LOG_ERRNO(errno));
+		goto out;
+	}
+
+	rc = key_load(opts->key_file, &job->key, &job->key_created);
+	if (rc != SP_OK) {
+		goto out;
+	}
+	rc = out_store_check(job);
+	if (rc != SP_OK) {
+		goto out;
+	}
+	rc = sign_key_check(opts);
+	if (rc != SP_OK) {
+		goto out;
+	}
+	rc = dirs_prepare(job);
+out:
+	return rc;
+}
+
+static void
+seal_done(const struct seal_job *job, uint64_t t0)
+{
+	double secs = (double)(now_ns() - t0) / 1e9;
+
+	if (job->links_external > 0) {
+		log_event(LOG_WARN, "seal.links.external", NULL,
+			  LOG_U64("count", job->links_external));
+	}
+	log_event(
+	    LOG_INFO, "seal.done", NULL, LOG_U64("version", job->m->version),
+	    LOG_U64("files", job->m->nfiles), LOG_U64("bytes", job->bytes),
+	    LOG_F64("seconds", secs),
+	    LOG_F64("mib_per_s",
+		    secs > 0 ? (double)job->bytes / 1048576.0 / secs : 0.0));
 }
 
 enum sp_err
@@ -781,7 +1141,6 @@ seal_run(const struct seal_opts *opts)
 {
 	struct seal_job job;
 	uint64_t t0 = now_ns();
-	double secs;
 	int in_fd;
 	enum sp_err rc;
 
@@ -793,18 +1152,13 @@ seal_run(const struct seal_opts *opts)
 		  LOG_U64("version", job.m->version),
 		  LOG_U64("segment_size", job.p.segment_size));
 
-	rc = dirs_prepare(&job);
-	if (rc != SP_OK) {
-		goto out;
-	}
-
-	rc = key_load(opts->key_file, &job.key);
+	rc = seal_prepare(&job);
 	if (rc != SP_OK) {
 		goto out;
 	}
 
 	rc = SP_E_USAGE;
-	in_fd = open(opts->in_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	in_fd = open(job.in_real, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (in_fd < 0) {
 		log_event(LOG_ERR, "seal.input.failed", "dir_unusable",
 			  LOG_ERRNO(errno));
@@ -816,24 +1170,24 @@ seal_run(const struct seal_opts *opts)
 	}
 
 	rc = manifest_write(&job);
-	if (rc != SP_OK) {
-		goto out;
+	if (rc == SP_OK) {
+		seal_done(&job, t0);
 	}
-	secs = (double)(now_ns() - t0) / 1e9;
-	log_event(
-	    LOG_INFO, "seal.done", NULL, LOG_U64("version", job.m->version),
-	    LOG_U64("files", job.m->nfiles), LOG_U64("bytes", job.bytes),
-	    LOG_F64("seconds", secs),
-	    LOG_F64("mib_per_s",
-		    secs > 0 ? (double)job.bytes / 1048576.0 / secs : 0.0));
 out:
+	if (rc != SP_OK) {
+		seal_undo(&job);
+	}
 	if (job.blobs_fd >= 0) {
 		close(job.blobs_fd);
+	}
+	if (job.out_fd >= 0) {
+		close(job.out_fd);
 	}
 	if (job.buf != NULL) {
 		secret_wipe_mem(job.buf, job.p.segment_size);
 	}
 	free(job.buf);
+	free(job.made);
 	secret_wipe_mem(job.rel, sizeof(job.rel));
 	manifest_free(job.m);
 	secret_free(job.key);

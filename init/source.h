@@ -23,10 +23,42 @@
 #define SOURCE_URL_MAX	2048
 #define SOURCE_NAME_MAX 256
 
+/*
+ * s3://bucket[/prefix] (source_s3.c). allow_http in source_opts admits
+ * an http:// endpoint; ca_file verifies the endpoint and STS.
+ */
+struct source_s3_opts {
+	const char *region;	  /* NULL: $AWS_REGION, $AWS_DEFAULT_REGION,
+				     then us-east-1 */
+	const char *endpoint;	  /* https://host[:port]; NULL: AWS's
+				     https://s3.<region>.amazonaws.com */
+	int path_style;		  /* 1: <endpoint>/<bucket>/<key> (MinIO,
+				     Ceph); 0: https://<bucket>.<host>/<key> */
+	const char *sts_endpoint; /* web identity; NULL: AWS's regional STS */
+};
+
+/*
+ * oci://registry[:port]/repository(:tag|@sha256:<hex>) (source_oci.c).
+ * allow_http in source_opts makes the registry plain http:// (as
+ * `oras --plain-http`); ca_file verifies it and its token service.
+ */
+struct source_oci_opts {
+	const char *auth_file; /* Docker config.json-style "auths", or NULL */
+};
+
 struct source_opts {
 	const char *ca_file; /* https: PEM bundle, or NULL for system store */
 	int allow_http;	     /* accept http:// (trusted networks only) */
 	long idle_timeout_s; /* https: abort a stalled transfer; 0: 30 s */
+	/* http(s): extra request lines "Name: value", NULL-terminated, or
+	 * NULL; kept by pointer until the source is closed. They may carry
+	 * tokens: never logged. */
+	const char *const *headers;
+	/* http(s): when *cancel turns non-zero, a running transfer stops
+	 * within about a second (a failed or timed-out run); NULL: never. */
+	const int *cancel;
+	const struct source_s3_opts *s3;   /* s3:// settings, or NULL */
+	const struct source_oci_opts *oci; /* oci:// settings, or NULL */
 };
 
 /*
@@ -45,19 +77,39 @@ struct source_ops {
 	int (*fetch)(void *state, const char *name, uint64_t offset,
 		     uint64_t length, source_sink_fn sink, void *arg);
 	void (*close)(void *state);
+	/*
+	 * Optional (NULL: source_read uses fetch). Read exactly len bytes
+	 * of name at offset into buf and give the object's size in *size.
+	 * Returns SP_OK; SP_E_FETCH without logging when the object is
+	 * shorter than offset + len (*size then set, the caller judges);
+	 * otherwise as fetch.
+	 */
+	int (*read)(void *state, const char *name, uint64_t offset, void *buf,
+		    size_t len, uint64_t *size);
+	/* Optional: text of the last transfer failure, safe to log. */
+	const char *(*last_error)(void *state);
+	/* Optional: 1 when the last failed fetch asked for a range and the
+	 * store answered with the whole object (it ignores Range). */
+	int (*range_ignored)(void *state);
 };
 
 extern const struct source_ops source_file_ops;
 extern const struct source_ops source_https_ops;
+extern const struct source_ops source_s3_ops;
+extern const struct source_ops source_oci_ops;
 
 struct source;
 
 /*
- * Open the store at url: "file:///abs/dir" or "https://host[:port]/path"
- * ("http://" only with opts->allow_http). The URI carries no query or
- * fragment. Returns SP_OK and a source; SP_E_USAGE for an unsupported
- * scheme or a malformed URI; SP_E_NOTFOUND when a file:// base is
- * missing; SP_E_INTERNAL.
+ * Open the store at url: "file:///abs/dir", "https://host[:port]/path"
+ * ("http://" only with opts->allow_http), "s3://bucket[/prefix]" or
+ * "oci://registry/repository:tag" ("@sha256:<hex>"). The URI carries no
+ * query or fragment. Returns SP_OK and a source; SP_E_USAGE for an
+ * unsupported scheme or a malformed URI; SP_E_NOTFOUND when a file://
+ * base, an OCI manifest or its manifest.sealed layer is missing;
+ * SP_E_FETCH when an s3:// or oci:// store cannot be reached or refuses
+ * us; SP_E_INTEGRITY or SP_E_PROTOCOL for an OCI manifest we must not
+ * use; SP_E_INTERNAL.
  */
 SP_MUST_CHECK enum sp_err source_open(const char *url,
 				      const struct source_opts *opts,
@@ -77,7 +129,40 @@ SP_MUST_CHECK enum sp_err source_fetch(struct source *s, const char *name,
 				       uint64_t offset, uint64_t length,
 				       source_sink_fn sink, void *arg);
 
-/* The scheme in use ("file", "https", "http"), safe to log. */
+/* One ranged read into the caller's buffer, for source_read(). */
+struct source_read_req {
+	const char *name;
+	uint64_t offset;
+	unsigned char *buf;
+	size_t len;
+	int whole;     /* the range is the whole object (offset 0): ask
+			  without a Range, which every store serves */
+	size_t got;    /* out: bytes placed in buf, also after a failure */
+	uint64_t size; /* out: the object's size, UINT64_MAX if unknown */
+	int overrun;   /* out: the store sent more than the range */
+	int range_ignored; /* out: the store answered a range with the
+			      whole object; only a whole read can work */
+	/* Optional: asked between pieces; anything but SP_OK stops the
+	 * read with that category (a deadline, a cancelled run). */
+	int (*check)(void *arg);
+	void *arg;
+};
+
+/*
+ * Read exactly r->len bytes of r->name at r->offset into r->buf: through
+ * the scheme's read op when it has one (no copy), else through fetch.
+ * Returns as source_fetch(); r->got tells how far it came, so a caller
+ * can resume at r->offset + r->got. An object shorter than the range is
+ * SP_E_FETCH, not logged when r->size is known (the caller judges it).
+ */
+SP_MUST_CHECK enum sp_err source_read(struct source *s,
+				      struct source_read_req *r);
+
+/* Text of the last transfer failure ("" when none), safe to log. */
+const char *source_last_error(const struct source *s);
+
+/* The scheme in use ("file", "https", "http", "s3", "oci"), safe to
+ * log. */
 const char *source_scheme(const struct source *s);
 
 /* Close and free. NULL is allowed. */

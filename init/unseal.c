@@ -2,11 +2,11 @@
  * unseal.c: fetch → verify → write, from a sealed store into tmpfs
  * (unseal.h, docs/sealed-format.md).
  *
- * Memory: one ciphertext segment buffer (the largest segment size in the
- * manifest, at most SEALED_SEGMENT_MAX) plus the source's read buffer.
- * Each segment is decrypted in place and written out before the next
- * byte is accepted, and the blob's SHA-256 runs over the ciphertext as it
- * arrives.
+ * This file owns the target and the manifest: it prepares and wipes the
+ * target, fetches the manifest (and its signature when one is pinned),
+ * opens it, checks the room, and hands the files to the parallel
+ * pipeline (unseal_pipe.c), which owns memory, threads, verification
+ * and the renames. The ready marker goes last.
  *
  * The target is sealpod's alone: the first thing written is an owner
  * marker, replaced by the ready marker at the end, and only a directory
@@ -19,78 +19,51 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <linux/magic.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
-
-#include <openssl/evp.h>
-#include <openssl/rand.h>
 
 #include "json.h"
 #include "log.h"
 #include "manifest.h"
+#include "manifest_sig.h"
+#include "reqheaders.h"
 #include "sealed.h"
 #include "source.h"
 #include "unseal.h"
+#include "unseal_pipe.h"
 #include "util.h"
 
 /* Written first into the target; its presence allows unseal_clean(). */
-#define UNSEAL_OWNER_NAME	".sealpod-owned"
-#define UNSEAL_PARTIAL_RAND	16
-#define UNSEAL_PARTIAL_NAME_MAX (1 + 2 * UNSEAL_PARTIAL_RAND + 9)
-#define UNSEAL_FILE_MODE	0640
-#define UNSEAL_DIR_MODE		0750
-#define UNSEAL_READY_MAX	256
-#define UNSEAL_PROGRESS_NS	(5ULL * 1000 * 1000 * 1000)
+#define UNSEAL_OWNER_NAME ".sealpod-owned"
+#define UNSEAL_READY_MAX  256
 /* Sweeps over a directory while removing, in case readdir skips. */
 #define UNSEAL_CLEAN_PASSES 4
-/* Digest prefix logged for a blob: enough to find it, no more. */
-#define UNSEAL_DIGEST_LOG 12
+/* Pause between attempts at the manifest: capped, doubling. */
+#define UNSEAL_RETRY_BASE_MS 250
+#define UNSEAL_RETRY_CAP_MS  8000
 
 struct job {
 	const struct unseal_opts *opts;
 	const struct secret *key;
 	struct source *src;
+	struct source_opts so;
+	struct reqheaders *hdrs;
 	struct manifest *m;
 	int tfd;
-	unsigned char *seg;
-	size_t seg_cap;
-	uint64_t bytes_done;
+	unsigned workers;
 	uint64_t t_start;
-	uint64_t t_progress;
+	uint64_t deadline_ns;
+	struct unseal_pipe_stats st;
+	int cancel; /* set by the pipeline to stop transfers in flight */
 };
-
-/* One blob on its way from the source into a partial file. */
-struct blob {
-	struct job *job;
-	const struct manifest_file *f;
-	struct sealed_params p;
-	struct sealed_ctx *ctx;
-	EVP_MD_CTX *sha;
-	int fd;
-	char partial[UNSEAL_PARTIAL_NAME_MAX + 1];
-	char blob_id[UNSEAL_DIGEST_LOG + 1];
-	uint64_t ct_len;   /* expected from the manifest's size */
-	uint64_t received; /* ciphertext bytes so far */
-	uint64_t written;  /* plaintext bytes so far */
-	uint64_t idx;	   /* segment being filled */
-	size_t want;	   /* ciphertext bytes of that segment */
-	size_t fill;	   /* of which already in job->seg */
-	int last;	   /* that segment is the last */
-	int done;	   /* the last segment verified */
-};
-
-static void
-blob_fail(const struct blob *b, const char *reason)
-{
-	log_event(LOG_ERR, "unseal.blob.failed", reason,
-		  LOG_STR("blob", b->blob_id), LOG_U64("segment", b->idx),
-		  LOG_U64("offset", b->received));
-}
 
 /* ---- target ---- */
 
@@ -278,6 +251,35 @@ out:
 	return empty;
 }
 
+enum sp_err
+unseal_target_check(const char *target)
+{
+	int fd;
+	enum sp_err rc = SP_E_TARGET;
+
+	fd = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		log_event(LOG_ERR, "unseal.target.failed", "target_missing",
+			  LOG_ERRNO(errno));
+		goto out;
+	}
+	if (!is_memory_fs(fd)) {
+		log_event(LOG_ERR, "unseal.target.failed", "target_not_tmpfs");
+		goto out;
+	}
+	if (!entry_exists(fd, UNSEAL_OWNER_NAME) &&
+	    !entry_exists(fd, UNSEAL_READY_NAME) && !dir_is_empty(fd)) {
+		log_event(LOG_ERR, "unseal.target.failed", "target_not_empty");
+		goto out;
+	}
+	rc = SP_OK;
+out:
+	if (fd >= 0) {
+		close(fd);
+	}
+	return rc;
+}
+
 /* Open the target, refuse anything but tmpfs/ramfs, wipe stale output. */
 static enum sp_err
 target_prepare(const struct unseal_opts *opts, int *out)
@@ -419,6 +421,90 @@ manifest_sink(void *arg, const void *buf, size_t len)
 	return rc;
 }
 
+/* Sleep before attempt n + 1 at a whole object. Returns 0, or -1 when
+ * that would pass the deadline. */
+static int
+retry_pause(const struct job *job, unsigned n)
+{
+	uint64_t ms = UNSEAL_RETRY_BASE_MS;
+	struct timespec ts;
+	int rc = -1;
+
+	while (n > 1 && ms < UNSEAL_RETRY_CAP_MS) {
+		ms *= 2;
+		n--;
+	}
+	if (ms > UNSEAL_RETRY_CAP_MS) {
+		ms = UNSEAL_RETRY_CAP_MS;
+	}
+	if (job->deadline_ns != 0 &&
+	    now_ns() + ms * 1000000u >= job->deadline_ns) {
+		goto out;
+	}
+	ts.tv_sec = (time_t)(ms / 1000);
+	ts.tv_nsec = (long)(ms % 1000) * 1000000;
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+	}
+	rc = 0;
+out:
+	return rc;
+}
+
+/* A small whole object (manifest, signature) into sb, with retries. */
+static enum sp_err
+fetch_small(struct job *job, const char *name, struct strbuf *sb)
+{
+	unsigned n = 0;
+	int retry = strcmp(source_scheme(job->src), "file") != 0;
+	enum sp_err rc;
+
+	for (;;) {
+		sb->len = 0;
+		rc = source_fetch(job->src, name, 0, 0, manifest_sink, sb);
+		n++;
+		if (rc != SP_E_FETCH || !retry || !strbuf_ok(sb) ||
+		    n >= job->opts->attempts || unseal_pipe_interrupted() ||
+		    retry_pause(job, n) != 0) {
+			break;
+		}
+		job->st.retries++;
+	}
+	return rc;
+}
+
+/* With a pinned key, manifest.sig must sign the sealed bytes. */
+static enum sp_err
+manifest_sig_check(struct job *job, const struct strbuf *sealed)
+{
+	struct strbuf sig;
+	enum sp_err rc;
+
+	strbuf_init(&sig, MANIFEST_SIG_MAX);
+	rc = fetch_small(job, UNSEAL_SIG_NAME, &sig);
+	if (rc == SP_E_NOTFOUND) {
+		log_event(LOG_ERR, "unseal.manifest.failed",
+			  "manifest_sig_missing");
+		rc = SP_E_INTEGRITY;
+	}
+	if (rc != SP_OK) {
+		goto out;
+	}
+
+	rc =
+	    manifest_sig_verify(job->opts->signing_key, sealed->buf,
+				sealed->len, (unsigned char *)sig.buf, sig.len);
+	if (rc != SP_OK) {
+		log_event(LOG_ERR, "unseal.manifest.failed",
+			  rc == SP_E_INTEGRITY ? "manifest_sig_invalid"
+					       : "signing_key_unusable");
+		goto out;
+	}
+	log_event(LOG_INFO, "unseal.manifest.signed", NULL);
+out:
+	strbuf_free(&sig);
+	return rc;
+}
+
 static enum sp_err
 manifest_open(struct job *job, const struct strbuf *sealed)
 {
@@ -466,13 +552,20 @@ manifest_load(struct job *job)
 	(void)sealed_ciphertext_len(&p, MANIFEST_MAX, &ceiling);
 	strbuf_init(&sb, (size_t)ceiling);
 
-	rc = source_fetch(job->src, MANIFEST_NAME, 0, 0, manifest_sink, &sb);
+	rc = fetch_small(job, MANIFEST_NAME, &sb);
 	if (rc != SP_OK) {
 		if (rc == SP_E_NOTFOUND) {
 			log_event(LOG_ERR, "unseal.manifest.failed",
 				  "manifest_missing");
 		}
 		goto out;
+	}
+
+	if (job->opts->signing_key != NULL) {
+		rc = manifest_sig_check(job, &sb);
+		if (rc != SP_OK) {
+			goto out;
+		}
 	}
 
 	rc = manifest_open(job, &sb);
@@ -498,409 +591,48 @@ out:
 	return rc;
 }
 
-/* ---- one blob ---- */
-
-static enum sp_err
-write_all(int fd, const unsigned char *buf, size_t len)
-{
-	ssize_t n;
-	enum sp_err rc = SP_E_TARGET;
-
-	while (len > 0) {
-		n = write(fd, buf, len);
-		if (n < 0 && errno == EINTR) {
-			continue;
-		}
-		if (n <= 0) {
-			log_event(LOG_ERR, "unseal.target.failed",
-				  errno == ENOSPC || errno == EDQUOT
-				      ? "target_no_room"
-				      : "target_write_failed",
-				  LOG_ERRNO(errno));
-			goto out;
-		}
-		buf += n;
-		len -= (size_t)n;
-	}
-	rc = SP_OK;
-out:
-	return rc;
-}
-
-static void
-progress(struct job *job)
-{
-	uint64_t now = now_ns();
-	double secs;
-
-	if (now - job->t_progress < UNSEAL_PROGRESS_NS) {
-		return;
-	}
-	job->t_progress = now;
-	secs = (double)(now - job->t_start) / 1e9;
-	log_event(
-	    LOG_INFO, "unseal.progress", NULL,
-	    LOG_U64("bytes", job->bytes_done),
-	    LOG_U64("total", job->m->total_size),
-	    LOG_F64("mib_per_s", (double)job->bytes_done / 1048576.0 / secs));
-}
-
-/* Segment 0 starts with the header: set up the file key from it. */
-static enum sp_err
-blob_begin(struct blob *b, unsigned char **body, size_t *len)
-{
-	size_t hdr_len = sealed_header_len(&b->p);
-	enum sp_err rc;
-
-	rc = sealed_decrypt_begin(&b->p, b->job->key, b->f->path,
-				  strlen(b->f->path), b->job->seg, hdr_len,
-				  &b->ctx);
-	if (rc != SP_OK) {
-		blob_fail(b, rc == SP_E_INTEGRITY ? "blob_header_invalid"
-						  : "blob_key_failed");
-		goto out;
-	}
-	*body = b->job->seg + hdr_len;
-	*len = b->want - hdr_len;
-out:
-	return rc;
-}
-
-/* A whole segment is in job->seg: authenticate, write, move on. */
-static enum sp_err
-blob_segment(struct blob *b)
-{
-	unsigned char *body = b->job->seg;
-	size_t len = b->want;
-	enum sp_err rc = SP_OK;
-
-	if (b->idx == 0) {
-		rc = blob_begin(b, &body, &len);
-		if (rc != SP_OK) {
-			goto out;
-		}
-	}
-
-	rc = sealed_open_segment(b->ctx, (uint32_t)b->idx, b->last, body, len,
-				 body);
-	if (rc != SP_OK) {
-		blob_fail(b, "blob_segment_invalid");
-		goto out;
-	}
-
-	rc = write_all(b->fd, body, len - SEALED_TAG_LEN);
-	if (rc != SP_OK) {
-		goto out;
-	}
-	b->written += len - SEALED_TAG_LEN;
-	b->job->bytes_done += len - SEALED_TAG_LEN;
-	b->fill = 0;
-	if (b->last) {
-		b->done = 1;
-		goto out;
-	}
-	b->idx++;
-	if (sealed_segment_span(&b->p, b->ct_len, b->idx, &b->want, &b->last) !=
-	    0) {
-		rc = SP_E_INTERNAL;
-	}
-	progress(b->job);
-out:
-	return rc;
-}
-
-static int
-blob_sink(void *arg, const void *buf, size_t len)
-{
-	struct blob *b = arg;
-	const unsigned char *in = buf;
-	size_t n;
-	int rc = SP_E_INTEGRITY;
-
-	/* Refuse excess at once: the manifest's size fixes the length. */
-	if (len > b->ct_len - b->received) {
-		blob_fail(b, "blob_too_long");
-		goto out;
-	}
-	rc = SP_E_INTERNAL;
-	if (EVP_DigestUpdate(b->sha, in, len) != 1) {
-		goto out;
-	}
-	b->received += len;
-
-	rc = SP_OK;
-	while (len > 0 && rc == SP_OK) {
-		n = b->want - b->fill;
-		if (n > len) {
-			n = len;
-		}
-		memcpy(b->job->seg + b->fill, in, n);
-		b->fill += n;
-		in += n;
-		len -= n;
-		if (b->fill == b->want) {
-			rc = blob_segment(b);
-		}
-	}
-out:
-	return rc;
-}
-
-/* After the transfer: every byte there, last segment seen, digest. */
-static enum sp_err
-blob_verify(struct blob *b)
-{
-	unsigned char want[32];
-	unsigned char got[EVP_MAX_MD_SIZE];
-	unsigned int got_len = 0;
-	enum sp_err rc = SP_E_INTEGRITY;
-
-	if (b->received != b->ct_len || !b->done) {
-		blob_fail(b, "blob_truncated");
-		goto out;
-	}
-	if (b->written != b->f->size) {
-		blob_fail(b, "blob_size_mismatch");
-		goto out;
-	}
-	if (EVP_DigestFinal_ex(b->sha, got, &got_len) != 1 ||
-	    got_len != sizeof(want) ||
-	    hex_decode(b->f->blob, MANIFEST_BLOB_HEX, want, sizeof(want)) !=
-		0 ||
-	    !ct_memeq(got, want, sizeof(want))) {
-		blob_fail(b, "blob_digest_mismatch");
-		goto out;
-	}
-	rc = SP_OK;
-out:
-	return rc;
-}
-
-static enum sp_err
-partial_create(struct blob *b)
-{
-	unsigned char rnd[UNSEAL_PARTIAL_RAND];
-	char hex[2 * UNSEAL_PARTIAL_RAND + 1];
-	enum sp_err rc = SP_E_INTERNAL;
-
-	if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
-		goto out;
-	}
-	hex_encode(rnd, sizeof(rnd), hex);
-	snprintf(b->partial, sizeof(b->partial), ".%s.partial", hex);
-
-	rc = SP_E_TARGET;
-	b->fd = openat(b->job->tfd, b->partial,
-		       O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-		       UNSEAL_FILE_MODE);
-	if (b->fd < 0 || fchmod(b->fd, UNSEAL_FILE_MODE) != 0) {
-		log_event(LOG_ERR, "unseal.target.failed",
-			  "target_write_failed", LOG_ERRNO(errno));
-		goto out;
-	}
-
-	/* Claim the space now: running out shows here, not mid-stream. */
-	if (b->f->size > 0 && fallocate(b->fd, 0, 0, (off_t)b->f->size) != 0 &&
-	    errno != EOPNOTSUPP) {
-		log_event(LOG_ERR, "unseal.target.failed",
-			  errno == ENOSPC ? "target_no_room"
-					  : "target_write_failed",
-			  LOG_ERRNO(errno));
-		goto out;
-	}
-	rc = SP_OK;
-out:
-	return rc;
-}
-
-static enum sp_err
-mkdir_open(int dirfd, const char *name, int *out)
-{
-	int fd;
-	enum sp_err rc = SP_E_TARGET;
-
-	if (mkdirat(dirfd, name, UNSEAL_DIR_MODE) != 0 && errno != EEXIST) {
-		log_event(LOG_ERR, "unseal.target.failed",
-			  "target_mkdir_failed", LOG_ERRNO(errno));
-		goto out;
-	}
-	fd = openat(dirfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0) {
-		log_event(LOG_ERR, "unseal.target.failed",
-			  "target_mkdir_failed", LOG_ERRNO(errno));
-		goto out;
-	}
-	*out = fd;
-	rc = SP_OK;
-out:
-	return rc;
-}
-
-/* Open (creating as needed) the directory of path; *leaf points into it. */
-static enum sp_err
-parent_open(int tfd, const char *path, int *out, const char **leaf)
-{
-	char comp[MANIFEST_COMPONENT_MAX + 1];
-	const char *p = path;
-	const char *slash;
-	int cur = tfd;
-	int next = -1;
-	enum sp_err rc = SP_OK;
-
-	slash = strchr(p, '/');
-	while (slash != NULL && rc == SP_OK) {
-		memcpy(comp, p, (size_t)(slash - p));
-		comp[slash - p] = '\0';
-		rc = mkdir_open(cur, comp, &next);
-		if (cur != tfd) {
-			close(cur);
-		}
-		cur = rc == SP_OK ? next : tfd;
-		p = slash + 1;
-		slash = strchr(p, '/');
-	}
-	if (rc != SP_OK) {
-		goto out;
-	}
-	*out = cur;
-	*leaf = p;
-out:
-	return rc;
-}
-
-/* Move the verified partial file to its path; never replace anything. */
-static enum sp_err
-blob_place(struct blob *b)
-{
-	const char *leaf = NULL;
-	int dfd = -1;
-	enum sp_err rc;
-
-	rc = parent_open(b->job->tfd, b->f->path, &dfd, &leaf);
-	if (rc != SP_OK) {
-		goto out;
-	}
-
-	rc = SP_E_TARGET;
-	if (renameat2(b->job->tfd, b->partial, dfd, leaf, RENAME_NOREPLACE) !=
-	    0) {
-		log_event(LOG_ERR, "unseal.target.failed",
-			  "target_rename_failed", LOG_ERRNO(errno));
-		goto out;
-	}
-	b->partial[0] = '\0';
-	rc = SP_OK;
-out:
-	if (dfd >= 0 && dfd != b->job->tfd) {
-		close(dfd);
-	}
-	return rc;
-}
-
-static enum sp_err
-blob_init(struct job *job, const struct manifest_file *f, struct blob *b)
-{
-	enum sp_err rc = SP_E_INTERNAL;
-
-	memset(b, 0, sizeof(*b));
-	b->job = job;
-	b->f = f;
-	b->fd = -1;
-	memcpy(b->blob_id, f->blob, UNSEAL_DIGEST_LOG);
-	sealed_params_default(&b->p);
-	b->p.segment_size = f->segment_size;
-
-	/* manifest_check() proved the size encodable. */
-	if (sealed_ciphertext_len(&b->p, f->size, &b->ct_len) != 0 ||
-	    sealed_segment_span(&b->p, b->ct_len, 0, &b->want, &b->last) != 0) {
-		goto out;
-	}
-	b->sha = EVP_MD_CTX_new();
-	if (b->sha == NULL ||
-	    EVP_DigestInit_ex(b->sha, EVP_sha256(), NULL) != 1) {
-		goto out;
-	}
-	rc = SP_OK;
-out:
-	return rc;
-}
-
-static void
-blob_release(struct blob *b)
-{
-	if (b->fd >= 0) {
-		close(b->fd);
-	}
-	if (b->partial[0] != '\0') {
-		(void)unlinkat(b->job->tfd, b->partial, 0);
-	}
-	EVP_MD_CTX_free(b->sha);
-	sealed_ctx_free(b->ctx);
-}
-
-static enum sp_err
-unseal_file(struct job *job, const struct manifest_file *f)
-{
-	char name[sizeof(MANIFEST_BLOB_DIR) + MANIFEST_BLOB_HEX + 1];
-	struct blob b;
-	enum sp_err rc;
-
-	rc = blob_init(job, f, &b);
-	if (rc != SP_OK) {
-		goto out;
-	}
-
-	rc = partial_create(&b);
-	if (rc != SP_OK) {
-		goto out;
-	}
-
-	snprintf(name, sizeof(name), "%s/%s", MANIFEST_BLOB_DIR, f->blob);
-	rc = source_fetch(job->src, name, 0, 0, blob_sink, &b);
-	if (rc == SP_E_NOTFOUND) {
-		blob_fail(&b, "blob_missing");
-	}
-	if (rc != SP_OK) {
-		goto out;
-	}
-
-	rc = blob_verify(&b);
-	if (rc != SP_OK) {
-		goto out;
-	}
-
-	rc = blob_place(&b);
-	if (rc != SP_OK) {
-		goto out;
-	}
-	log_event(LOG_INFO, "unseal.blob.done", NULL,
-		  LOG_STR("blob", b.blob_id), LOG_U64("bytes", f->size));
-out:
-	blob_release(&b);
-	return rc;
-}
-
 /* ---- the run ---- */
 
-static enum sp_err
-segment_alloc(struct job *job)
+void
+unseal_interrupt(void)
 {
-	size_t max = SEALED_SEGMENT_DEFAULT;
-	size_t i;
-	enum sp_err rc = SP_E_INTERNAL;
+	unseal_pipe_interrupt();
+}
 
-	for (i = 0; i < job->m->nfiles; i++) {
-		if (job->m->files[i].segment_size > max) {
-			max = job->m->files[i].segment_size;
-		}
+static void
+on_stop_signal(int sig)
+{
+	(void)sig;
+	unseal_interrupt();
+}
+
+int
+unseal_stop_on_signals(void)
+{
+	struct sigaction sa;
+	int rc = -1;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop_signal;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGTERM, &sa, NULL) == 0 &&
+	    sigaction(SIGINT, &sa, NULL) == 0) {
+		rc = 0;
 	}
-	job->seg = malloc(max);
-	if (job->seg == NULL) {
-		goto out;
+	return rc;
+}
+
+/* Before each long step: a stop asked for meanwhile ends the run. */
+static enum sp_err
+check_interrupt(void)
+{
+	enum sp_err rc = SP_OK;
+
+	if (unseal_pipe_interrupted()) {
+		log_event(LOG_ERR, "unseal.interrupted", "interrupted");
+		rc = SP_E_INTERNAL;
 	}
-	job->seg_cap = max;
-	rc = SP_OK;
-out:
 	return rc;
 }
 
@@ -935,25 +667,98 @@ out:
 }
 
 static void
-log_done(const struct job *job)
+log_done(const struct job *job, double secs)
 {
-	double secs = (double)(now_ns() - job->t_start) / 1e9;
+	log_event(
+	    LOG_INFO, "unseal.done", NULL, LOG_U64("version", job->m->version),
+	    LOG_U64("files", job->m->nfiles), LOG_U64("bytes", job->st.bytes),
+	    LOG_F64("seconds", secs),
+	    LOG_F64("mib_per_s",
+		    secs > 0 ? (double)job->st.bytes / 1048576.0 / secs : 0.0),
+	    LOG_U64("retries", job->st.retries),
+	    LOG_U64("workers", job->workers),
+	    LOG_U64("buffers_peak", job->st.peak));
+}
 
-	log_event(LOG_INFO, "unseal.done", NULL,
-		  LOG_U64("version", job->m->version),
-		  LOG_U64("files", job->m->nfiles),
-		  LOG_U64("bytes", job->bytes_done), LOG_F64("seconds", secs),
-		  LOG_F64("mib_per_s",
-			  secs > 0 ? (double)job->bytes_done / 1048576.0 / secs
-				   : 0.0));
+/* Threads to use: as configured, else one per CPU this process may use. */
+static unsigned
+workers_for(const struct unseal_opts *opts)
+{
+	cpu_set_t set;
+	long n = opts->workers;
+
+	if (n == 0 && sched_getaffinity(0, sizeof(set), &set) == 0) {
+		n = CPU_COUNT(&set);
+	}
+	if (n <= 0) {
+		n = sysconf(_SC_NPROCESSORS_ONLN);
+	}
+	if (n <= 0) {
+		n = 1;
+	}
+	return n > UNSEAL_PIPE_WORKERS_MAX ? UNSEAL_PIPE_WORKERS_MAX
+					   : (unsigned)n;
+}
+
+/* Source options for the main thread's and each worker's source. */
+static enum sp_err
+source_setup(struct job *job)
+{
+	const struct unseal_opts *o = job->opts;
+	enum sp_err rc = SP_OK;
+
+	memset(&job->so, 0, sizeof(job->so));
+	job->so.ca_file = o->ca_file;
+	job->so.allow_http = o->allow_http;
+	job->so.idle_timeout_s = (long)o->idle_timeout_s;
+	job->so.cancel = &job->cancel;
+	job->so.s3 = o->s3;
+	job->so.oci = o->oci;
+	if (o->headers_file != NULL) {
+		rc = reqheaders_load(o->headers_file, &job->hdrs);
+		if (rc != SP_OK) {
+			goto out;
+		}
+		job->so.headers = job->hdrs->lines;
+	}
+	rc = source_open(o->source, &job->so, &job->src);
+out:
+	return rc;
+}
+
+static enum sp_err
+unseal_files(struct job *job)
+{
+	const struct unseal_opts *o = job->opts;
+	struct unseal_pipe_opts po;
+	uint64_t retries = job->st.retries;
+	enum sp_err rc;
+
+	memset(&po, 0, sizeof(po));
+	po.source = o->source;
+	po.so = &job->so;
+	po.key = job->key;
+	po.tfd = job->tfd;
+	po.workers = job->workers;
+	po.memory =
+	    (o->memory_mib != 0 ? o->memory_mib : UNSEAL_MEMORY_MIB_DEFAULT) *
+	    1024 * 1024;
+	po.chunk = o->chunk;
+	po.attempts = o->attempts;
+	po.deadline_ns = job->deadline_ns;
+	po.cancel = &job->cancel;
+	po.progress_ns =
+	    (o->progress_s != 0 ? o->progress_s : UNSEAL_PROGRESS_S_DEFAULT) *
+	    1000000000u;
+	rc = unseal_pipe_run(&po, job->m, &job->st);
+	job->st.retries += retries;
+	return rc;
 }
 
 /* Everything after the target is ours: manifest, room, each file. */
 static enum sp_err
 unseal_body(struct job *job)
 {
-	struct source_opts so;
-	size_t i;
 	enum sp_err rc = SP_E_INTEGRITY;
 
 	if (job->key == NULL || job->key->len != 32) {
@@ -961,9 +766,7 @@ unseal_body(struct job *job)
 		goto out;
 	}
 
-	memset(&so, 0, sizeof(so));
-	so.ca_file = job->opts->ca_file;
-	rc = source_open(job->opts->source, &so, &job->src);
+	rc = source_setup(job);
 	if (rc != SP_OK) {
 		goto out;
 	}
@@ -978,15 +781,17 @@ unseal_body(struct job *job)
 		goto out;
 	}
 
+	rc = check_interrupt();
+	if (rc != SP_OK) {
+		goto out;
+	}
+
 	rc = owner_mark(job->tfd);
 	if (rc != SP_OK) {
 		goto out;
 	}
 
-	rc = segment_alloc(job);
-	for (i = 0; i < job->m->nfiles && rc == SP_OK; i++) {
-		rc = unseal_file(job, &job->m->files[i]);
-	}
+	rc = unseal_files(job);
 	if (rc != SP_OK) {
 		goto out;
 	}
@@ -1002,35 +807,61 @@ out:
 	return rc;
 }
 
+/* Fill in the defaults the caller left as 0. */
+static void
+opts_defaults(const struct unseal_opts *in, struct unseal_opts *out)
+{
+	*out = *in;
+	if (out->attempts == 0) {
+		out->attempts = UNSEAL_ATTEMPTS_DEFAULT;
+	}
+	if (out->idle_timeout_s == 0) {
+		out->idle_timeout_s = UNSEAL_IDLE_S_DEFAULT;
+	}
+}
+
 enum sp_err
 unseal_run(const struct unseal_opts *opts, const struct secret *key,
 	   struct unseal_result *res)
 {
+	struct unseal_opts o;
 	struct job job;
+	double secs;
 	enum sp_err rc;
 
+	opts_defaults(opts, &o);
 	memset(&job, 0, sizeof(job));
-	job.opts = opts;
+	job.opts = &o;
 	job.key = key;
 	job.tfd = -1;
 	job.t_start = now_ns();
-	job.t_progress = job.t_start;
+	job.workers = workers_for(&o);
+	if (o.deadline_s != 0) {
+		job.deadline_ns = job.t_start + o.deadline_s * 1000000000u;
+	}
 	log_event(LOG_INFO, "unseal.start", NULL,
-		  LOG_U64("min_version", opts->min_version));
+		  LOG_U64("min_version", o.min_version),
+		  LOG_U64("workers", job.workers),
+		  LOG_U64("memory_mib", o.memory_mib != 0
+					    ? o.memory_mib
+					    : UNSEAL_MEMORY_MIB_DEFAULT));
 
-	rc = target_prepare(opts, &job.tfd);
+	rc = target_prepare(&o, &job.tfd);
 	if (rc != SP_OK) {
 		goto out;
 	}
 
 	rc = unseal_body(&job);
+	secs = (double)(now_ns() - job.t_start) / 1e9;
 	if (rc != SP_OK) {
 		goto out;
 	}
 	res->version = job.m->version;
 	res->files = job.m->nfiles;
-	res->bytes = job.bytes_done;
-	log_done(&job);
+	res->bytes = job.st.bytes;
+	res->retries = job.st.retries;
+	res->seconds = secs;
+	log_done(&job, secs);
 out:
 	/* Fail closed: no plaintext, partial file or marker stays. */
 	if (rc != SP_OK && job.tfd >= 0) {
@@ -1039,11 +870,8 @@ out:
 	if (job.tfd >= 0) {
 		close(job.tfd);
 	}
-	if (job.seg != NULL) {
-		secret_wipe_mem(job.seg, job.seg_cap);
-	}
-	free(job.seg);
 	manifest_free(job.m);
 	source_free(job.src);
+	reqheaders_free(job.hdrs);
 	return rc;
 }

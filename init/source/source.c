@@ -1,6 +1,7 @@
 /*
  * source.c: choose an artifact store by URI scheme (source.h).
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,6 +56,12 @@ ops_for(const char *url, const struct source_opts *opts, const char **scheme)
 	} else if (strncmp(url, "http://", 7) == 0 && opts->allow_http) {
 		*scheme = "http";
 		ops = &source_https_ops;
+	} else if (strncmp(url, "s3://", 5) == 0) {
+		*scheme = "s3";
+		ops = &source_s3_ops;
+	} else if (strncmp(url, "oci://", 6) == 0) {
+		*scheme = "oci";
+		ops = &source_oci_ops;
 	}
 	return ops;
 }
@@ -118,6 +125,84 @@ source_fetch(struct source *s, const char *name, uint64_t offset,
 					arg);
 out:
 	return rc;
+}
+
+/* Copies fetched pieces into the request's buffer. */
+static int
+read_sink(void *arg, const void *buf, size_t len)
+{
+	struct source_read_req *r = arg;
+	int rc = SP_E_FETCH;
+
+	/* http_stream refuses more than a range; a whole object has no
+	 * range, so the length we expect is enforced here. */
+	if (len > r->len - r->got) {
+		r->overrun = 1;
+		goto out;
+	}
+	if (r->check != NULL) {
+		rc = r->check(r->arg);
+		if (rc != SP_OK) {
+			goto out;
+		}
+	}
+	memcpy(r->buf + r->got, buf, len);
+	r->got += len;
+	rc = SP_OK;
+out:
+	return rc;
+}
+
+enum sp_err
+source_read(struct source *s, struct source_read_req *r)
+{
+	enum sp_err rc = SP_E_USAGE;
+
+	r->got = 0;
+	r->size = UINT64_MAX;
+	r->overrun = 0;
+	r->range_ignored = 0;
+	if (!source_name_valid(r->name) || r->len == 0 ||
+	    (r->whole && r->offset != 0)) {
+		log_event(LOG_ERR, "source.fetch.failed", "source_name_invalid",
+			  LOG_STR("scheme", s->scheme));
+		goto out;
+	}
+	if (s->ops->read != NULL) {
+		rc = (enum sp_err)s->ops->read(s->state, r->name, r->offset,
+					       r->buf, r->len, &r->size);
+		r->got = rc == SP_OK ? r->len : 0;
+		goto out;
+	}
+
+	rc = (enum sp_err)s->ops->fetch(s->state, r->name,
+					r->whole ? 0 : r->offset,
+					r->whole ? 0 : r->len, read_sink, r);
+	if (rc == SP_OK && r->got < r->len) {
+		/* A clean, short reply: the object ends there. */
+		r->size = r->offset + r->got;
+		rc = SP_E_FETCH;
+	} else if (rc != SP_OK && !r->whole && s->ops->range_ignored != NULL &&
+		   s->ops->range_ignored(s->state)) {
+		r->range_ignored = 1;
+	} else if (rc != SP_OK && r->got == r->len) {
+		/* All we asked for came, and then more (or a longer length
+		 * was announced): a store that overruns its answer. */
+		r->overrun = 1;
+	}
+out:
+	return rc;
+}
+
+const char *
+source_last_error(const struct source *s)
+{
+	const char *msg = NULL;
+
+	if (s->ops->last_error != NULL) {
+		msg = s->ops->last_error(s->state);
+	}
+	return msg != NULL ? msg : "";
 }
 
 const char *

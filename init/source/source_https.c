@@ -3,6 +3,7 @@
  * object store's public endpoint (source.h). http:// shares this code
  * when the configuration trusts the network.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +15,10 @@ struct https_state {
 	struct http_client *client;
 	char *base;	    /* no trailing '/' */
 	const char *scheme; /* "https" or "http", for the log */
+	const char *const *headers;
+	const int *cancel;
+	int range_ignored; /* the last failed ranged fetch got a 200 */
+	char last_err[HTTP_ERRBUF];
 };
 
 /* Remembers whether a stop came from the sink, so only ours is logged. */
@@ -50,6 +55,7 @@ https_open(const char *url, const struct source_opts *opts, void **state)
 	ho.idle_timeout_s =
 	    opts->idle_timeout_s > 0 ? opts->idle_timeout_s : 30;
 	ho.allow_http = opts->allow_http;
+	ho.cancel = opts->cancel;
 
 	st = calloc(1, sizeof(*st));
 	if (st == NULL) {
@@ -61,6 +67,8 @@ https_open(const char *url, const struct source_opts *opts, void **state)
 		goto out;
 	}
 	st->scheme = strncmp(url, "http://", 7) == 0 ? "http" : "https";
+	st->headers = opts->headers;
+	st->cancel = opts->cancel;
 	len = strlen(st->base);
 	while (len > 0 && st->base[len - 1] == '/') {
 		st->base[--len] = '\0';
@@ -105,9 +113,18 @@ https_fetch(void *state, const char *name, uint64_t offset, uint64_t length,
 	}
 	snprintf(url, n, "%s/%s", st->base, name);
 
-	rc = http_stream(st->client, url, NULL, offset, length, relay, &r,
-			 errbuf);
-	if (rc != SP_OK && r.sink_rc == SP_OK) {
+	/* XXX: libcurl copies st->headers (tokens) into its heap for each
+	 * request and frees them without wiping. */
+	rc = http_stream(st->client, url, st->headers, offset, length, relay,
+			 &r, errbuf);
+	snprintf(st->last_err, sizeof(st->last_err), "%s", errbuf);
+	st->range_ignored = rc != SP_OK && (offset > 0 || length > 0) &&
+			    r.sink_rc == SP_OK &&
+			    http_last_status(st->client) == 200;
+	/* A cancelled run has logged its own cause. */
+	if (rc != SP_OK && r.sink_rc == SP_OK &&
+	    (st->cancel == NULL ||
+	     !__atomic_load_n(st->cancel, __ATOMIC_ACQUIRE))) {
 		log_event(LOG_ERR, "source.fetch.failed",
 			  rc == SP_E_NOTFOUND ? "source_not_found"
 					      : "source_transfer_failed",
@@ -119,9 +136,27 @@ out:
 	return rc;
 }
 
+static int
+https_range_ignored(void *state)
+{
+	const struct https_state *st = state;
+
+	return st->range_ignored;
+}
+
+static const char *
+https_last_error(void *state)
+{
+	const struct https_state *st = state;
+
+	return st->last_err;
+}
+
 const struct source_ops source_https_ops = {
     .scheme = "https",
     .open = https_open,
     .fetch = https_fetch,
     .close = https_close,
+    .last_error = https_last_error,
+    .range_ignored = https_range_ignored,
 };

@@ -102,6 +102,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.chunked(pattern(int(m.group(2))))
         elif m:
             self.ranged(pattern(int(m.group(2))), m.group(1) != "norange")
+        elif p == "/big-cookie":
+            # One 200 KB header line: over libcurl's own line limit.
+            self.reply(200, b"ok", [("Set-Cookie", "a=" + "x" * 200000)])
+        elif p == "/many-headers":
+            # 310 lines of 1 KB: over HTTP_HEADERS_MAX (common/http.h).
+            self.reply(200, b"ok", [("X-Pad-%d" % i, "y" * 1000)
+                                    for i in range(310)])
+        elif p == "/some-headers":
+            # 60 KB in all: well inside the ceiling.
+            self.reply(200, b"ok", [("X-Pad-%d" % i, "y" * 1000)
+                                    for i in range(60)])
         elif p == "/set-cookie":
             self.reply(200, b"ok", [("Set-Cookie",
                                      "sess=abc123; Path=/; HttpOnly")])

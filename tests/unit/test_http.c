@@ -205,7 +205,45 @@ test_body_ceiling(void **state)
 
 	assert_int_equal(get(c, "/chunked/5000", 5000, &r), SP_OK);
 	assert_int_equal(r.len, 5000);
+	assert_int_equal(r.oversize, 0);
 	check_pattern((unsigned char *)r.body, r.len, 0);
+	free(r.body);
+	http_client_free(c);
+}
+
+/* Oversized replies are told apart from transport failures (F9). */
+static void
+test_oversize_flag(void **state)
+{
+	struct http_client *c = client(ca_path, 0, 0);
+	struct http_response r;
+
+	(void)state;
+	assert_int_equal(get(c, "/bytes/1001", 1000, &r), SP_E_FETCH);
+	assert_int_equal(r.oversize, 1);
+	free(r.body);
+
+	assert_int_equal(get(c, "/many-headers", 1000, &r), SP_E_FETCH);
+	assert_int_equal(r.oversize, 1);
+	assert_string_equal(r.errbuf, "response headers over ceiling");
+	free(r.body);
+
+	assert_int_equal(get(c, "/big-cookie", 1000, &r), SP_E_FETCH);
+	assert_int_equal(r.oversize, 1);
+	assert_string_equal(r.errbuf, "response headers over ceiling");
+	free(r.body);
+
+	/* The client is still usable, and a fair header block passes. */
+	assert_int_equal(get(c, "/some-headers", 1000, &r), SP_OK);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(r.oversize, 0);
+	free(r.body);
+	http_client_free(c);
+
+	/* A transport failure is not an oversize. */
+	c = client(NULL, 0, 0);
+	assert_int_equal(get(c, "/bytes/10", 1000, &r), SP_E_FETCH);
+	assert_int_equal(r.oversize, 0);
 	free(r.body);
 	http_client_free(c);
 }
@@ -504,6 +542,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_status_and_body),
 	    cmocka_unit_test(test_body_ceiling),
+	    cmocka_unit_test(test_oversize_flag),
 	    cmocka_unit_test(test_ca_mismatch_refused),
 	    cmocka_unit_test(test_cookie_round_trip),
 	    cmocka_unit_test(test_http_refused_by_default),

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -267,6 +268,10 @@ base_with(char *out, size_t cap, const char *key, const char *line)
 	}
 }
 
+#define KEY_URI_PROBLEM                                                        \
+	"key: must be kbs:///repo/type/tag (no host; three segments of "       \
+	"[A-Za-z0-9_.-], not starting with '.')"
+
 static void
 test_key_uri(void **state)
 {
@@ -274,11 +279,13 @@ test_key_uri(void **state)
 
 	(void)state;
 	base_with(text, sizeof(text), "key:", "key: kbs:///a/b");
-	refused(text, "key: must be kbs:///repo/type/tag (three segments of "
-		      "[A-Za-z0-9_.-], not starting with '.')");
+	refused(text, KEY_URI_PROBLEM);
 	base_with(text, sizeof(text), "key:", "key: https://a/b/c/d");
-	refused(text, "key: must be kbs:///repo/type/tag (three segments of "
-		      "[A-Za-z0-9_.-], not starting with '.')");
+	refused(text, KEY_URI_PROBLEM);
+	/* A host would be ignored (only kbs.url is used): refused. */
+	base_with(text, sizeof(text),
+		  "key:", "key: kbs://evil.example/models/m/key");
+	refused(text, KEY_URI_PROBLEM);
 }
 
 static void
@@ -289,13 +296,70 @@ test_artifacts(void **state)
 	(void)state;
 	base_with(text, sizeof(text),
 		  "  source:", "  source: http://store.example/");
-	refused(text, "artifacts.source: must start with https:// or file:///");
+	refused(
+	    text,
+	    "artifacts.source: http:// needs artifacts.insecure_http: true");
+	base_with(text, sizeof(text),
+		  "  source:", "  source: ftp://store.example/");
+	refused(text, "artifacts.source: must start with https://, file:///, "
+		      "s3:// or oci://");
 	base_with(text, sizeof(text),
 		  "  source:", "  source: file://relative/dir");
 	refused(text, "artifacts.source: must be an absolute path");
 	base_with(text, sizeof(text),
 		  "  source:", "  source: https://u@store.example/");
 	refused(text, "artifacts.source: must not carry credentials");
+}
+
+/* The pipeline's keys: defaults, ranges, http:// only when trusted, a
+ * private headers file. */
+static void
+test_pipeline_keys(void **state)
+{
+	struct init_config cfg;
+	char text[2048];
+	char line[512];
+	char hdr[300];
+
+	(void)state;
+	assert_int_equal(load(BASE, &cfg), SP_OK);
+	assert_int_equal(cfg.artifacts_workers, 0);
+	assert_int_equal(cfg.artifacts_memory_mib, 0);
+	assert_int_equal(cfg.artifacts_insecure_http, 0);
+	assert_null(cfg.artifacts_headers_file);
+	assert_null(cfg.artifacts_signing_key);
+	init_config_free(&cfg);
+
+	snprintf(hdr, sizeof(hdr), "%s/headers", dir);
+	write_file(hdr, "Authorization: Bearer x\n");
+	assert_int_equal(chmod(hdr, 0600), 0);
+	snprintf(text, sizeof(text),
+		 "tee: sample\nkbs:\n  url: https://kbs.example/\n"
+		 "key: kbs:///default/model/key\ntarget: /dev/shm/model\n"
+		 "artifacts:\n  source: http://store.example/m/\n"
+		 "  insecure_http: true\n  workers: 3\n  memory_mib: 16\n"
+		 "  idle_timeout_s: 5\n  deadline_s: 600\n  attempts: 2\n"
+		 "  headers_file: %s\n  signing_key: %s\n",
+		 hdr, ca_path);
+	assert_int_equal(load(text, &cfg), SP_OK);
+	assert_string_equal(cfg.artifacts_source, "http://store.example/m");
+	assert_int_equal(cfg.artifacts_workers, 3);
+	assert_int_equal(cfg.artifacts_memory_mib, 16);
+	assert_int_equal(cfg.artifacts_idle_s, 5);
+	assert_int_equal(cfg.artifacts_deadline_s, 600);
+	assert_int_equal(cfg.artifacts_attempts, 2);
+	assert_string_equal(cfg.artifacts_headers_file, hdr);
+	assert_int_equal(count(logtext, "config.artifacts.insecure_http"), 1);
+	init_config_free(&cfg);
+
+	/* Tokens in a file others can read are refused. */
+	assert_int_equal(chmod(hdr, 0644), 0);
+	snprintf(line, sizeof(line),
+		 "  source: file:///srv/sealed/\n  headers_file: %s", hdr);
+	base_with(text, sizeof(text), "  source:", line);
+	refused(text, "artifacts.headers_file: must be a regular file not "
+		      "readable or writable by group or others");
+	(void)unlink(hdr);
 }
 
 static void
@@ -330,8 +394,8 @@ test_tls(void **state)
 	snprintf(text, sizeof(text), "%s",
 		 BASE "tls:\n  cert: kbs:///a/tls/crt\n  key: kbs:///a/tls\n"
 		      "  dir: /dev/shm/tls\n");
-	refused(text, "tls.key: must be kbs:///repo/type/tag (three segments "
-		      "of [A-Za-z0-9_.-], not starting with '.')");
+	refused(text, "tls.key: must be kbs:///repo/type/tag (no host; three "
+		      "segments of [A-Za-z0-9_.-], not starting with '.')");
 }
 
 static void
@@ -461,6 +525,7 @@ main(void)
 	    cmocka_unit_test(test_kbs_url),
 	    cmocka_unit_test(test_key_uri),
 	    cmocka_unit_test(test_artifacts),
+	    cmocka_unit_test(test_pipeline_keys),
 	    cmocka_unit_test(test_target),
 	    cmocka_unit_test(test_tls),
 	    cmocka_unit_test(test_ca_and_level),

@@ -41,9 +41,10 @@ struct spec {
 	size_t tag_len;	       /* 0 = 16 */
 	int flip_tag;
 	int flip_ct;
-	int resend_header; /* send a re-encoded header, same meaning */
-	int padded_iv;	   /* base64 '=' padding on iv */
-	const char *drop;  /* member left out */
+	int resend_header;     /* send a re-encoded header, same meaning */
+	int padded_iv;	       /* base64 '=' padding on iv */
+	const char *drop;      /* member left out */
+	const char *extra_top; /* raw members appended to the object */
 };
 
 static EVP_PKEY *recipient;
@@ -313,7 +314,8 @@ build(const struct spec *s, EVP_PKEY *to, const unsigned char *pt, size_t n)
 	append_member(out, cap, s, "ciphertext", c);
 	append_member(out, cap, s, "tag", t);
 	len = strlen(out);
-	snprintf(out + len, cap - len, "}");
+	snprintf(out + len, cap - len, "%s}",
+		 s->extra_top != NULL ? s->extra_top : "");
 
 	free(prot);
 	free(sent);
@@ -498,6 +500,21 @@ test_members(void **state)
 	}
 }
 
+/* RFC 7516 §5.1 AAD is not what the KBS sends: refused, not ignored. */
+static void
+test_aad_refused(void **state)
+{
+	struct spec s = good();
+
+	(void)state;
+	s.extra_top = ",\"aad\":\"c2VhbHBvZA\"";
+	expect(&s, recipient, 32, 4096, SP_E_PROTOCOL, "jwe_aad_unsupported");
+	s.extra_top = ",\"aad\":\"\"";
+	expect(&s, recipient, 32, 4096, SP_E_PROTOCOL, "jwe_aad_unsupported");
+	s.extra_top = ",\"unused\":1";
+	expect(&s, recipient, 32, 4096, SP_OK, NULL);
+}
+
 static void
 raw_expect(const char *json, enum sp_err want)
 {
@@ -553,6 +570,7 @@ main(void)
 	    cmocka_unit_test(test_lengths),
 	    cmocka_unit_test(test_header),
 	    cmocka_unit_test(test_members),
+	    cmocka_unit_test(test_aad_refused),
 	    cmocka_unit_test(test_garbage),
 	};
 

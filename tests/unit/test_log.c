@@ -332,6 +332,32 @@ test_numbers_and_null(void **state)
 	free(raw);
 }
 
+/* Durations print short (the trial saw 0.070127849000000006). */
+static void
+test_f64_precision(void **state)
+{
+	yajl_val v;
+	char *raw;
+	size_t len;
+
+	(void)state;
+	log_event(LOG_INFO, "test.f64", NULL,
+		  LOG_F64("secs", 0.070127849000000006), LOG_F64("whole", 3.0),
+		  LOG_F64("neg", -1.25), LOG_F64("tiny", 0.0000001),
+		  LOG_F64("big", 1e20), LOG_F64("rate", 123456.7654321));
+	v = one_line(&raw, &len);
+	assert_non_null(strstr(raw, "\"secs\":0.070128,"));
+	assert_non_null(strstr(raw, "\"whole\":3.0,"));
+	assert_non_null(strstr(raw, "\"neg\":-1.25,"));
+	assert_non_null(strstr(raw, "\"tiny\":0.0,"));
+	assert_non_null(strstr(raw, "\"rate\":123456.765432"));
+	assert_true(YAJL_IS_DOUBLE(json_get(v, "whole")));
+	assert_true(YAJL_IS_NUMBER(json_get(v, "big")));
+	assert_true(YAJL_GET_DOUBLE(json_get(v, "big")) > 9e19);
+	yajl_tree_free(v);
+	free(raw);
+}
+
 static void
 test_errno_preserved(void **state)
 {
@@ -360,6 +386,7 @@ main(void)
 	    cmocka_unit_test(test_long_escaped_value),
 	    cmocka_unit_test(test_many_fields_capped),
 	    cmocka_unit_test(test_numbers_and_null),
+	    cmocka_unit_test(test_f64_precision),
 	    cmocka_unit_test(test_errno_preserved),
 	};
 

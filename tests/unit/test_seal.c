@@ -103,7 +103,8 @@ teardown(void **state)
 }
 
 static enum sp_err
-seal(struct fx *f, uint64_t version, uint64_t segment_size)
+seal_follow(struct fx *f, uint64_t version, uint64_t segment_size,
+	    int follow_external)
 {
 	struct seal_opts o;
 
@@ -113,7 +114,55 @@ seal(struct fx *f, uint64_t version, uint64_t segment_size)
 	o.out_dir = f->out;
 	o.version = version;
 	o.segment_size = segment_size;
+	o.follow_external = follow_external;
 	return seal_run(&o);
+}
+
+static enum sp_err
+seal(struct fx *f, uint64_t version, uint64_t segment_size)
+{
+	return seal_follow(f, version, segment_size, 0);
+}
+
+/* Entries in dir other than "." and "..", or -1 when it is absent. */
+static int
+entries(const char *dir)
+{
+	struct dirent *de;
+	int n = 0;
+	DIR *d;
+
+	d = opendir(dir);
+	if (d == NULL) {
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		n += strcmp(de->d_name, ".") != 0 &&
+		     strcmp(de->d_name, "..") != 0;
+	}
+	closedir(d);
+	return n;
+}
+
+static int
+blob_count(const struct fx *f)
+{
+	char path[FX_PATH];
+
+	path_join(path, f->out, "blobs");
+	return entries(path);
+}
+
+/* The bytes of out/manifest.sealed, malloc'd. */
+static char *
+manifest_bytes(const struct fx *f, size_t *len)
+{
+	char path[FX_PATH];
+	char *buf = NULL;
+
+	path_join(path, f->out, MANIFEST_NAME);
+	assert_int_equal(file_read_all(path, FILE_MAX, &buf, len), SP_OK);
+	return buf;
 }
 
 static struct secret *
@@ -374,30 +423,147 @@ test_symlinks(void **state)
 	struct fx *f = *state;
 	char target[FX_PATH];
 	char link[FX_PATH];
+	char inside[FX_PATH];
 	struct secret *key;
 	struct manifest *m;
+	struct stat st;
 
-	/* A link to a regular file is sealed as that file. */
+	/* A link leaving --in (say to /etc/passwd) is refused by default,
+	 * and the failed run leaves neither output nor a new key. */
 	write_file(f->base, "outside.bin", "abc", 3, 0644);
 	path_join(target, f->base, "outside.bin");
 	path_join(link, f->in, "linked.bin");
 	assert_int_equal(symlink(target, link), 0);
-	assert_int_equal(seal(f, 1, 0), SP_OK);
+	assert_int_equal(seal(f, 1, 0), SP_E_USAGE);
+	assert_int_not_equal(stat(f->out, &st), 0);
+	assert_int_not_equal(stat(f->key_file, &st), 0);
+
+	/* With follow_external it is sealed as that file. */
+	assert_int_equal(seal_follow(f, 1, 0, 1), SP_OK);
 	key = key_load(f);
 	m = open_manifest(f, key);
 	assert_int_equal(m->nfiles, 4);
 	assert_string_equal(m->files[1].path, "linked.bin");
 	assert_int_equal(m->files[1].size, 3);
 	manifest_free(m);
+
+	/* A link that stays inside --in needs no option, also through
+	 * "..": what counts is where the opened file lies. */
+	assert_int_equal(unlink(link), 0);
+	path_join(inside, f->in, "sub/config.json");
+	assert_int_equal(symlink(inside, link), 0);
+	assert_int_equal(seal(f, 2, 0), SP_OK);
+	assert_int_equal(unlink(link), 0);
+	assert_int_equal(symlink("sub/../sub/config.json", link), 0);
+	assert_int_equal(seal(f, 3, 0), SP_OK);
+	m = open_manifest(f, key);
+	assert_int_equal(m->version, 3);
+	assert_string_equal(m->files[1].path, "linked.bin");
+	assert_int_equal(m->files[1].size, 2);
+	manifest_free(m);
 	secret_free(key);
+
+	/* A relative link that climbs out is refused like an absolute one. */
+	assert_int_equal(unlink(link), 0);
+	assert_int_equal(symlink("../outside.bin", link), 0);
+	assert_int_equal(seal(f, 4, 0), SP_E_USAGE);
 
 	/* A link to a directory, or a dangling one, is refused. */
 	assert_int_equal(unlink(link), 0);
 	assert_int_equal(symlink(f->base, link), 0);
-	assert_int_equal(seal(f, 1, 0), SP_E_USAGE);
+	assert_int_equal(seal_follow(f, 4, 0, 1), SP_E_USAGE);
 	assert_int_equal(unlink(link), 0);
 	assert_int_equal(symlink("/nonexistent/x", link), 0);
+	assert_int_equal(seal_follow(f, 4, 0, 1), SP_E_USAGE);
+}
+
+/* --out: absent, empty, or a store that opens with our key (F5). */
+static void
+test_out_dir_rules(void **state)
+{
+	struct fx *f = *state;
+	unsigned char other[32];
+	char notes[FX_PATH];
+	char *before;
+	char *after;
+	size_t blen = 0;
+	size_t alen = 0;
+	struct stat st;
+
+	assert_int_equal(seal(f, 1, 0), SP_OK);
+	before = manifest_bytes(f, &blen);
+
+	/* Another key over the store: refused, the store untouched. */
+	memset(other, 0x5a, sizeof(other));
+	path_join(f->key_file, f->base, "other.key");
+	write_file(f->base, "other.key", other, sizeof(other), 0600);
+	assert_int_equal(seal(f, 2, 0), SP_E_USAGE);
+	after = manifest_bytes(f, &alen);
+	assert_int_equal(alen, blen);
+	assert_memory_equal(after, before, blen);
+	free(after);
+	assert_int_equal(blob_count(f), 3);
+
+	/* A store, but no key file yet: refused, and no key is made. */
+	path_join(f->key_file, f->base, "new.key");
+	assert_int_equal(seal(f, 2, 0), SP_E_USAGE);
+	assert_int_not_equal(stat(f->key_file, &st), 0);
+
+	/* The same key: an update; the old blobs stay. */
+	path_join(f->key_file, f->base, "model.key");
+	assert_int_equal(seal(f, 2, 0), SP_OK);
+	assert_int_equal(blob_count(f), 6);
+	free(before);
+
+	/* Someone else's directory is refused and left as it was. */
+	path_join(f->out, f->base, "foreign");
+	assert_int_equal(mkdir(f->out, 0755), 0);
+	write_file(f->out, "notes.txt", "mine", 4, 0644);
 	assert_int_equal(seal(f, 1, 0), SP_E_USAGE);
+	assert_int_equal(entries(f->out), 1);
+	path_join(notes, f->out, "notes.txt");
+	assert_int_equal(stat(notes, &st), 0);
+
+	/* An empty one is fine. */
+	path_join(f->out, f->base, "empty");
+	assert_int_equal(mkdir(f->out, 0755), 0);
+	assert_int_equal(seal(f, 1, 0), SP_OK);
+	assert_int_equal(blob_count(f), 3);
+}
+
+/* A failed seal removes what it created, and only that (F6). */
+static void
+test_failed_seal_cleans(void **state)
+{
+	struct fx *f = *state;
+	char fifo[FX_PATH];
+	char *before;
+	char *after;
+	size_t blen = 0;
+	size_t alen = 0;
+	struct stat st;
+
+	/* A FIFO fails the run (after some blobs, in most readdir
+	 * orders): no output directory and no new key remain. */
+	path_join(fifo, f->in, "zz-pipe");
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	assert_int_equal(seal(f, 1, 0), SP_E_USAGE);
+	assert_int_not_equal(stat(f->out, &st), 0);
+	assert_int_not_equal(stat(f->key_file, &st), 0);
+
+	/* Into an existing store: the new blobs go, the old ones stay. */
+	assert_int_equal(unlink(fifo), 0);
+	assert_int_equal(seal(f, 1, 0), SP_OK);
+	before = manifest_bytes(f, &blen);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	assert_int_equal(seal(f, 2, 0), SP_E_USAGE);
+	assert_int_equal(blob_count(f), 3);
+	after = manifest_bytes(f, &alen);
+	assert_int_equal(alen, blen);
+	assert_memory_equal(after, before, blen);
+	assert_int_equal(stat(f->key_file, &st), 0);
+	free(before);
+	free(after);
 }
 
 static void
@@ -465,6 +631,10 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_out_inside_in, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_symlinks, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_out_dir_rules, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_failed_seal_cleans, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_fifo_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_name_refused, setup,
 					    teardown),

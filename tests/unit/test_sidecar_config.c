@@ -143,6 +143,10 @@ test_refusals(void **state)
 	    "tls:\n  cert: a\n  key: b\n",
 	    "listen: \"0.0.0.0:8443\"\nbackend: \"model:8000\"\n"
 	    "tls:\n  cert: a\n  key: b\n",
+	    "listen: \"0.0.0.0:8443\"\nbackend: \"127.0.0.1:0\"\n"
+	    "tls:\n  cert: a\n  key: b\n",
+	    "listen: \"0.0.0.0:8443\"\nbackend: \"[::1]:0\"\n"
+	    "tls:\n  cert: a\n  key: b\n",
 	    "listen: \"0.0.0.0:8443\"\nbackend: \"127.0.0.1:8000\"\n",
 	    "backend: \"127.0.0.1:8000\"\ntls:\n  cert: a\n  key: b\n",
 	    NULL,

@@ -27,9 +27,13 @@
 
 #include <cmocka.h>
 
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
 #include "json.h"
 #include "log.h"
 #include "manifest.h"
+#include "manifest_sig.h"
 #include "seal.h"
 #include "sealed.h"
 #include "secret.h"
@@ -41,8 +45,9 @@
 #define ONE_SEG_LEN (1048576 - 40 - 16)
 #define FILE_MAX    (64 * 1024 * 1024)
 
-/* ASan's shadow memory makes RSS meaningless; skip the memory bound. */
-#if defined(__SANITIZE_ADDRESS__)
+/* ASan's and TSan's shadow memory make RSS meaningless; skip the memory
+ * bound. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define UNDER_ASAN 1
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
@@ -51,6 +56,12 @@
 #endif
 
 struct fx {
+	/* Pipeline knobs for do_unseal_at(): 0 leaves the default. */
+	unsigned workers;
+	uint64_t memory_mib;
+	uint64_t chunk;
+	const char *signing_key;
+	const char *sign_key; /* for do_seal() */
 	char base[FX_PATH];
 	char in[FX_PATH];
 	char store[FX_PATH];
@@ -196,6 +207,7 @@ do_seal(struct fx *f, uint64_t version)
 	o.out_dir = f->store;
 	o.version = version;
 	o.segment_size = f->segment_size;
+	o.sign_key = f->sign_key;
 	return seal_run(&o);
 }
 
@@ -213,6 +225,10 @@ do_unseal_at(struct fx *f, const char *target, uint64_t min_version,
 	o.min_version = min_version;
 	o.target = target;
 	o.skip_fs_check = !f->memfs;
+	o.workers = f->workers;
+	o.memory_mib = f->memory_mib;
+	o.chunk = f->chunk;
+	o.signing_key = f->signing_key;
 	return unseal_run(&o, f->key, res != NULL ? res : &dummy);
 }
 
@@ -535,7 +551,8 @@ unseal_peak_growth(struct fx *f)
 
 #endif
 
-/* Peak memory stays near one segment, not the file size. */
+/* Peak memory stays within the budget, not the file size: 48 MiB through
+ * a 4 MiB budget on three workers. */
 static void
 test_bounded_memory(void **state)
 {
@@ -563,10 +580,12 @@ test_bounded_memory(void **state)
 	free(chunk);
 	assert_int_equal(do_seal(f, 1), SP_OK);
 
+	f->workers = 3;
+	f->memory_mib = 4;
 	growth = unseal_peak_growth(f);
 	assert_true(growth >= 0);
-	/* One 1 MiB segment, a 256 KiB read buffer, OpenSSL and libc. */
-	assert_true(growth < 8 * 1024);
+	/* The budget, three thread stacks touched, OpenSSL and libc. */
+	assert_true(growth < (4 + 8) * 1024);
 	assert_int_equal(entries(f->target), 1 + 1);
 #endif
 }
@@ -823,7 +842,7 @@ test_bad_scheme(void **state)
 {
 	static const char *const urls[] = {
 	    "ftp://127.0.0.1/x",  "http://127.0.0.1:9/x",
-	    "s3://bucket/prefix", "relative/dir",
+	    "gs://bucket/prefix", "relative/dir",
 	    "file://relative",	  "https://127.0.0.1/x?token=1"};
 	struct fx *f = *state;
 	struct unseal_opts o;
@@ -911,6 +930,190 @@ test_no_room(void **state)
 	rmdir(mnt);
 }
 
+/* ---- the parallel pipeline ---- */
+
+#define MANY_FILES 300
+
+static void
+many_path(int i, char *rel, size_t cap)
+{
+	snprintf(rel, cap, "d%02d/s%d/f%03d.bin", i % 17, i % 3, i);
+}
+
+/* Hundreds of files in many directories, tiny segments and chunks, more
+ * workers than CPUs: every file lands whole, nothing else does. */
+static void
+test_many_files(void **state)
+{
+	struct fx *f = *state;
+	unsigned char *data;
+	char rel[64];
+	size_t len;
+	int i;
+
+	rm_rf(f->in);
+	rm_rf(f->store);
+	assert_int_equal(mkdir(f->in, 0755), 0);
+	for (i = 0; i < MANY_FILES; i++) {
+		len = (size_t)(i * 997) % 20000;
+		many_path(i, rel, sizeof(rel));
+		data = pattern(len, (unsigned)i);
+		write_file(f->in, rel, data, len);
+		free(data);
+	}
+	f->segment_size = 4096;
+	assert_int_equal(do_seal(f, 1), SP_OK);
+
+	f->workers = 5;
+	f->memory_mib = 1;
+	f->chunk = 8192;
+	assert_int_equal(do_unseal(f, 1, NULL), SP_OK);
+	for (i = 0; i < MANY_FILES; i++) {
+		len = (size_t)(i * 997) % 20000;
+		many_path(i, rel, sizeof(rel));
+		data = pattern(len, (unsigned)i);
+		assert_file(f->target, rel, data, len);
+		free(data);
+	}
+	/* Files, 17 top directories with 3 below each where used, the
+	 * ready marker: nothing partial. */
+	assert_int_equal(entries(f->target), MANY_FILES + 17 + 17 * 3 + 1);
+}
+
+/* One file of 1,500 small segments through a 1 MiB budget, on one and
+ * on three workers; then a flipped bit mid-file fails closed. */
+static void
+test_small_segments_parallel(void **state)
+{
+	static const unsigned workers[] = {1, 3};
+	const size_t len = 6 * 1048576 + 123;
+	struct fx *f = *state;
+	unsigned char *big = pattern(len, 7);
+	char blob[FX_PATH];
+	size_t i;
+
+	rm_rf(f->in);
+	rm_rf(f->store);
+	assert_int_equal(mkdir(f->in, 0755), 0);
+	write_file(f->in, "big.bin", big, len);
+	f->segment_size = 4096;
+	assert_int_equal(do_seal(f, 1), SP_OK);
+	f->memory_mib = 1;
+	f->chunk = 65536;
+	for (i = 0; i < sizeof(workers) / sizeof(workers[0]); i++) {
+		f->workers = workers[i];
+		assert_int_equal(do_unseal(f, 1, NULL), SP_OK);
+		assert_file(f->target, "big.bin", big, len);
+	}
+
+	blob_path(f, "big.bin", blob);
+	flip_byte(blob, 3 * 1048576 + 77);
+	f->workers = 3;
+	expect_fail(f, 0, SP_E_INTEGRITY);
+	free(big);
+}
+
+/* A budget below one segment cannot work: refused, nothing written. */
+static void
+test_budget_too_small(void **state)
+{
+	struct fx *f = *state;
+
+	rm_rf(f->store);
+	f->segment_size = 4 * 1048576;
+	assert_int_equal(do_seal(f, 1), SP_OK);
+	f->memory_mib = 1;
+	expect_fail(f, 0, SP_E_USAGE);
+	f->memory_mib = 4;
+	assert_int_equal(do_unseal(f, 1, NULL), SP_OK);
+	check_all(f);
+}
+
+/* ---- the owner's signature ---- */
+
+static void
+pem_key(const struct fx *f, const char *priv, const char *pub)
+{
+	EVP_PKEY *k = EVP_EC_gen("P-256");
+	char path[FX_PATH];
+	FILE *fp;
+
+	assert_non_null(k);
+	path_join(path, f->base, priv);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	assert_int_equal(chmod(path, 0600), 0);
+	assert_int_equal(PEM_write_PrivateKey(fp, k, NULL, NULL, 0, NULL, NULL),
+			 1);
+	fclose(fp);
+	path_join(path, f->base, pub);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	assert_int_equal(PEM_write_PUBKEY(fp, k), 1);
+	fclose(fp);
+	EVP_PKEY_free(k);
+}
+
+static void
+test_signature(void **state)
+{
+	struct fx *f = *state;
+	char priv[FX_PATH];
+	char pub[FX_PATH];
+	char other[FX_PATH];
+	char sig[FX_PATH];
+	char saved[FX_PATH];
+	char cmd[3 * FX_PATH];
+	struct stat st;
+
+	pem_key(f, "owner.key", "owner.pub");
+	pem_key(f, "other.key", "other.pub");
+	path_join(priv, f->base, "owner.key");
+	path_join(pub, f->base, "owner.pub");
+	path_join(other, f->base, "other.pub");
+	path_join(sig, f->store, UNSEAL_SIG_NAME);
+	path_join(saved, f->base, "saved.sig");
+
+	/* Sealed and signed: good with the owner's key only. */
+	rm_rf(f->store);
+	f->sign_key = priv;
+	assert_int_equal(do_seal(f, 3), SP_OK);
+	assert_int_equal(stat(sig, &st), 0);
+	f->signing_key = pub;
+	assert_int_equal(do_unseal(f, 3, NULL), SP_OK);
+	check_all(f);
+	f->signing_key = other;
+	expect_fail(f, 0, SP_E_INTEGRITY);
+
+	/* A damaged signature, or none. */
+	f->signing_key = pub;
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", sig, saved);
+	assert_int_equal(system(cmd), 0);
+	flip_byte(sig, 10);
+	expect_fail(f, 0, SP_E_INTEGRITY);
+	assert_int_equal(unlink(sig), 0);
+	expect_fail(f, 0, SP_E_INTEGRITY);
+
+	/* The signature of this release over another release's manifest. */
+	f->sign_key = NULL;
+	assert_int_equal(do_seal(f, 4), SP_OK);
+	assert_int_equal(stat(sig, &st), -1);
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", saved, sig);
+	assert_int_equal(system(cmd), 0);
+	expect_fail(f, 0, SP_E_INTEGRITY);
+
+	/* Without a pinned key, a signature is neither needed nor read. */
+	f->signing_key = NULL;
+	assert_int_equal(do_unseal(f, 4, NULL), SP_OK);
+	check_all(f);
+
+	/* A signing key others can read is refused before sealing. */
+	assert_int_equal(chmod(priv, 0644), 0);
+	f->sign_key = priv;
+	assert_int_equal(do_seal(f, 5), SP_E_USAGE);
+	f->sign_key = NULL;
+}
+
 /* A later file fails: the earlier, already renamed ones go too. */
 static void
 test_late_failure_removes_earlier(void **state)
@@ -967,6 +1170,12 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_no_room, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_late_failure_removes_earlier,
 					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_many_files, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_small_segments_parallel, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_budget_too_small, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_signature, setup, teardown),
 	};
 
 	log_init("test_unseal", stderr);

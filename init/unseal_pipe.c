@@ -1,0 +1,1351 @@
+/*
+ * unseal_pipe.c: fetch, verify and write blobs on all cores
+ * (unseal_pipe.h).
+ *
+ * Work is cut into chunks: whole ciphertext segments of one blob, a few
+ * MiB at most. A chunk lives in a slot (one buffer of slot_cap bytes) and
+ * goes through three steps, each run by whichever worker is free:
+ *
+ *	read	the source fills the slot (any chunk, in parallel)
+ *	hash	the blob's SHA-256 absorbs it (in order, one worker per blob)
+ *	open	each segment is authenticated and decrypted in place, and
+ *		the plaintext is written at its offset (any chunk, parallel)
+ *
+ * The hash is the only step that must run in order, so it goes first
+ * whenever it can; opening frees a slot, so it comes next; reading starts
+ * new work only when a slot is free. The slots are the memory budget: no
+ * more than nslots * slot_cap bytes of ciphertext are ever in flight.
+ * Chunks are handed out blob by blob and in order inside a blob, so the
+ * chunk a blob's hash waits for is always being read or already read and
+ * the pipeline cannot wedge.
+ *
+ * A blob's partial file is renamed into place by the worker that opens
+ * its last chunk, after the digest (taken when its last chunk was hashed,
+ * which comes before that chunk is opened) and the size have matched.
+ * Only authenticated plaintext is ever written to a partial file.
+ *
+ * One mutex guards the schedule (slot states and blob cursors); the work
+ * itself runs outside it. The main thread only watches: progress events,
+ * the deadline, and the end.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "log.h"
+#include "manifest.h"
+#include "sealed.h"
+#include "source.h"
+#include "unseal_pipe.h"
+#include "util.h"
+
+/* Bytes per read: local reads stay cache-sized, network ranges large
+ * enough that a request's round trip is lost in the transfer. */
+#define PIPE_CHUNK_FILE (2U * 1024 * 1024)
+#define PIPE_CHUNK_NET	(8U * 1024 * 1024)
+#define PIPE_SLOTS_MAX	256
+/* Blobs between start and rename at once: bounds open files and keys. */
+#define PIPE_ACTIVE_PER_WORKER 2
+#define PIPE_ACTIVE_EXTRA      2
+/* Chunks a lane may have read but not hashed: enough to keep every
+ * worker busy, few enough to stay in cache. */
+#ifndef PIPE_AHEAD
+#define PIPE_AHEAD(workers) (2 * (uint64_t)(workers) + 2)
+#endif
+/* Decryption contexts a worker keeps, one per blob it recently opened. */
+#define PIPE_CTX_CACHE 4
+/* Plaintext pieces per pwritev(). */
+#define PIPE_IOV	      64
+#define PIPE_BACKOFF_BASE_MS  250
+#define PIPE_BACKOFF_CAP_MS   8000
+#define PIPE_TICK_NS	      (500ULL * 1000 * 1000)
+#define PIPE_PARTIAL_RAND     16
+#define PIPE_PARTIAL_NAME_MAX (1 + 2 * PIPE_PARTIAL_RAND + 9)
+#define PIPE_FILE_MODE	      0640
+#define PIPE_DIR_MODE	      0750
+/* Digest prefix logged for a blob next to the full digest on failure. */
+#define PIPE_DIGEST_LOG	   12
+#define PIPE_BLOB_NAME_MAX (sizeof(MANIFEST_BLOB_DIR) + MANIFEST_BLOB_HEX + 1)
+
+enum slot_state {
+	SLOT_FREE,
+	SLOT_READING,
+	SLOT_READ,
+	SLOT_HASHING,
+	SLOT_HASHED,
+	SLOT_OPENING,
+};
+
+struct pblob;
+
+struct slot {
+	unsigned char *buf; /* slot_cap bytes, allocated on first use */
+	struct pblob *b;
+	uint64_t chunk;
+	uint64_t offset; /* of the chunk in the blob's ciphertext */
+	size_t len;
+	enum slot_state state;
+};
+
+/* One manifest file on its way into the target. */
+struct pblob {
+	const struct manifest_file *f;
+	struct sealed_params p;
+	uint64_t ct_len;
+	uint64_t seg_per_chunk;
+	uint64_t nchunks;
+	uint64_t next_read; /* chunk to hand out next */
+	uint64_t next_hash; /* chunk the digest waits for */
+	uint64_t opened;    /* chunks decrypted and written */
+	int hashing;
+	int digest_ok;
+	EVP_MD_CTX *sha;
+	unsigned char hdr[SEALED_HEADER_MAX];
+	size_t hdr_len;
+	int fd;
+	char partial[PIPE_PARTIAL_NAME_MAX + 1];
+	char name[PIPE_BLOB_NAME_MAX];
+	char id[PIPE_DIGEST_LOG + 1];
+	uint64_t written;
+};
+
+struct pipe;
+
+struct ctx_entry {
+	const struct pblob *b;
+	struct sealed_ctx *c;
+};
+
+struct worker {
+	struct pipe *pp;
+	pthread_t tid;
+	int started;
+	struct source *src;
+	struct ctx_entry cache[PIPE_CTX_CACHE];
+	unsigned cache_next;
+	unsigned rnd; /* jitter state */
+};
+
+enum task_kind { TASK_NONE, TASK_READ, TASK_HASH, TASK_OPEN, TASK_PLACE };
+
+struct task {
+	enum task_kind kind;
+	struct slot *s;
+	struct pblob *b;
+	int begin; /* TASK_READ: the blob's first chunk, set it up first */
+};
+
+struct pipe {
+	const struct unseal_pipe_opts *o;
+	const struct manifest *m;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;   /* work, a free slot, a failure or the end */
+	pthread_cond_t done; /* for the watcher: a failure or the end */
+	int sync_ok;	     /* mu, cv and done initialised */
+	struct pblob *blobs;
+	size_t nblobs;
+	size_t cursor; /* blob whose chunks are handed out */
+	size_t active; /* blobs started, not yet placed */
+	size_t active_max;
+	size_t placed;
+	struct slot *slots;
+	size_t nslots;
+	size_t slot_cap;
+	size_t slots_alloc; /* slots with a buffer */
+	uint64_t ahead;	    /* chunks a lane may read ahead of its hash */
+	enum sp_err failed; /* first failure; SP_OK while running */
+	int retry;	    /* the scheme has transient failures */
+	uint64_t bytes;
+	uint64_t retries;
+	struct worker *w;
+	unsigned nworkers;
+};
+
+/* Set from a signal handler: stop at the next look. */
+static volatile sig_atomic_t pipe_stop;
+
+void
+unseal_pipe_interrupt(void)
+{
+	pipe_stop = 1;
+}
+
+int
+unseal_pipe_interrupted(void)
+{
+	return pipe_stop != 0;
+}
+
+/* ---- small helpers ---- */
+
+static int
+pipe_failed(struct pipe *pp)
+{
+	return __atomic_load_n(&pp->failed, __ATOMIC_ACQUIRE) != SP_OK;
+}
+
+/* Record the first failure and wake everyone. Mutex held. */
+static void
+pipe_fail(struct pipe *pp, enum sp_err rc)
+{
+	if (pp->failed == SP_OK) {
+		__atomic_store_n(&pp->failed, rc, __ATOMIC_RELEASE);
+	}
+	if (pp->o->cancel != NULL) {
+		__atomic_store_n(pp->o->cancel, 1, __ATOMIC_RELEASE);
+	}
+	pthread_cond_broadcast(&pp->cv);
+	pthread_cond_signal(&pp->done);
+}
+
+/* Log a blob's failure unless the run already failed elsewhere. */
+static void
+blob_fail(struct pipe *pp, const struct pblob *b, const char *reason,
+	  uint64_t offset)
+{
+	if (pipe_failed(pp)) {
+		return;
+	}
+	log_event(LOG_ERR, "unseal.blob.failed", reason, LOG_STR("blob", b->id),
+		  LOG_STR("digest", b->f->blob), LOG_U64("offset", offset));
+}
+
+static void
+abs_time(uint64_t mono_ns, struct timespec *ts)
+{
+	ts->tv_sec = (time_t)(mono_ns / 1000000000u);
+	ts->tv_nsec = (long)(mono_ns % 1000000000u);
+}
+
+/* Plaintext offset of segment idx. */
+static uint64_t
+plain_offset(const struct pblob *b, uint64_t idx)
+{
+	uint64_t per = b->p.segment_size - SEALED_TAG_LEN;
+
+	return idx == 0 ? 0 : idx * per - b->hdr_len;
+}
+
+/* ---- target side: partial files and the final rename ---- */
+
+static enum sp_err
+partial_create(struct pipe *pp, struct pblob *b)
+{
+	unsigned char rnd[PIPE_PARTIAL_RAND];
+	char hex[2 * PIPE_PARTIAL_RAND + 1];
+	enum sp_err rc = SP_E_INTERNAL;
+
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+		goto out;
+	}
+	hex_encode(rnd, sizeof(rnd), hex);
+	snprintf(b->partial, sizeof(b->partial), ".%s.partial", hex);
+
+	rc = SP_E_TARGET;
+	b->fd = openat(pp->o->tfd, b->partial,
+		       O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		       PIPE_FILE_MODE);
+	if (b->fd < 0 || fchmod(b->fd, PIPE_FILE_MODE) != 0) {
+		log_event(LOG_ERR, "unseal.target.failed",
+			  "target_write_failed", LOG_ERRNO(errno));
+		goto out;
+	}
+
+	/* Claim the space now: running out shows here, not mid-stream. */
+	if (b->f->size > 0 && fallocate(b->fd, 0, 0, (off_t)b->f->size) != 0 &&
+	    errno != EOPNOTSUPP) {
+		log_event(LOG_ERR, "unseal.target.failed",
+			  errno == ENOSPC ? "target_no_room"
+					  : "target_write_failed",
+			  LOG_ERRNO(errno));
+		goto out;
+	}
+	rc = SP_OK;
+out:
+	return rc;
+}
+
+static enum sp_err
+mkdir_open(int dirfd, const char *name, int *out)
+{
+	int fd;
+	enum sp_err rc = SP_E_TARGET;
+
+	if (mkdirat(dirfd, name, PIPE_DIR_MODE) != 0 && errno != EEXIST) {
+		log_event(LOG_ERR, "unseal.target.failed",
+			  "target_mkdir_failed", LOG_ERRNO(errno));
+		goto out;
+	}
+	fd = openat(dirfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		log_event(LOG_ERR, "unseal.target.failed",
+			  "target_mkdir_failed", LOG_ERRNO(errno));
+		goto out;
+	}
+	*out = fd;
+	rc = SP_OK;
+out:
+	return rc;
+}
+
+/* Open (creating as needed) the directory of path; *leaf points into it.
+ * Workers may race on a shared parent: mkdirat's EEXIST is fine. */
+static enum sp_err
+parent_open(int tfd, const char *path, int *out, const char **leaf)
+{
+	char comp[MANIFEST_COMPONENT_MAX + 1];
+	const char *p = path;
+	const char *slash;
+	int cur = tfd;
+	int next = -1;
+	enum sp_err rc = SP_OK;
+
+	slash = strchr(p, '/');
+	while (slash != NULL && rc == SP_OK) {
+		memcpy(comp, p, (size_t)(slash - p));
+		comp[slash - p] = '\0';
+		rc = mkdir_open(cur, comp, &next);
+		if (cur != tfd) {
+			close(cur);
+		}
+		cur = rc == SP_OK ? next : tfd;
+		p = slash + 1;
+		slash = strchr(p, '/');
+	}
+	if (rc != SP_OK) {
+		goto out;
+	}
+	*out = cur;
+	*leaf = p;
+out:
+	return rc;
+}
+
+/* Move the verified partial file to its path; never replace anything. */
+static enum sp_err
+blob_place(struct pipe *pp, struct pblob *b)
+{
+	const char *leaf = NULL;
+	int tfd = pp->o->tfd;
+	int dfd = -1;
+	enum sp_err rc = SP_E_INTEGRITY;
+
+	if (b->written != b->f->size || !b->digest_ok) {
+		blob_fail(pp, b, "blob_size_mismatch", b->ct_len);
+		goto out;
+	}
+	close(b->fd);
+	b->fd = -1;
+
+	rc = parent_open(tfd, b->f->path, &dfd, &leaf);
+	if (rc != SP_OK) {
+		goto out;
+	}
+	rc = SP_E_TARGET;
+	if (renameat2(tfd, b->partial, dfd, leaf, RENAME_NOREPLACE) != 0) {
+		log_event(LOG_ERR, "unseal.target.failed",
+			  "target_rename_failed", LOG_ERRNO(errno));
+		goto out;
+	}
+	b->partial[0] = '\0';
+	log_event(LOG_INFO, "unseal.blob.done", NULL, LOG_STR("blob", b->id),
+		  LOG_U64("bytes", b->f->size));
+	rc = SP_OK;
+out:
+	if (dfd >= 0 && dfd != tfd) {
+		close(dfd);
+	}
+	return rc;
+}
+
+static void
+blob_release(struct pipe *pp, struct pblob *b)
+{
+	if (b->fd >= 0) {
+		close(b->fd);
+		b->fd = -1;
+	}
+	if (b->partial[0] != '\0') {
+		(void)unlinkat(pp->o->tfd, b->partial, 0);
+		b->partial[0] = '\0';
+	}
+	EVP_MD_CTX_free(b->sha);
+	b->sha = NULL;
+}
+
+/* ---- the three steps ---- */
+
+/* A blob's first chunk: its partial file and its digest. */
+static enum sp_err
+blob_begin(struct pipe *pp, struct pblob *b)
+{
+	enum sp_err rc = SP_E_INTERNAL;
+
+	b->sha = EVP_MD_CTX_new();
+	if (b->sha == NULL ||
+	    EVP_DigestInit_ex(b->sha, EVP_sha256(), NULL) != 1) {
+		goto out;
+	}
+	rc = partial_create(pp, b);
+out:
+	return rc;
+}
+
+/* Deadline and cancellation, asked by the source between pieces. */
+static int
+read_check(void *arg)
+{
+	struct pipe *pp = arg;
+	int rc = SP_OK;
+
+	if (pipe_failed(pp) || pipe_stop ||
+	    (pp->o->deadline_ns != 0 && now_ns() >= pp->o->deadline_ns)) {
+		rc = SP_E_FETCH;
+	}
+	return rc;
+}
+
+/* Sleep before another attempt: capped exponential, half of it jitter,
+ * cut short by a failure elsewhere. Returns 0, or -1 past the deadline. */
+static int
+backoff(struct worker *w, unsigned fails)
+{
+	struct pipe *pp = w->pp;
+	uint64_t ms = PIPE_BACKOFF_BASE_MS;
+	uint64_t until;
+	struct timespec ts;
+	int rc = -1;
+
+	while (fails > 1 && ms < PIPE_BACKOFF_CAP_MS) {
+		ms *= 2;
+		fails--;
+	}
+	if (ms > PIPE_BACKOFF_CAP_MS) {
+		ms = PIPE_BACKOFF_CAP_MS;
+	}
+	ms = ms / 2 + (uint64_t)rand_r(&w->rnd) % (ms / 2 + 1);
+	until = now_ns() + ms * 1000000u;
+	if (pp->o->deadline_ns != 0 && until >= pp->o->deadline_ns) {
+		goto out;
+	}
+
+	abs_time(until, &ts);
+	pthread_mutex_lock(&pp->mu);
+	while (pp->failed == SP_OK && now_ns() < until) {
+		(void)pthread_cond_timedwait(&pp->cv, &pp->mu, &ts);
+	}
+	pp->retries++;
+	pthread_mutex_unlock(&pp->mu);
+	rc = 0;
+out:
+	return rc;
+}
+
+/* The source told us the object's size: it must be the sealed size.
+ * XXX: a blob read in ranges (over the network, larger than a chunk)
+ * has no size to tell, so extra bytes a store appends go unnoticed;
+ * they are never read. */
+static enum sp_err
+check_size(struct pipe *pp, const struct pblob *b, uint64_t size)
+{
+	enum sp_err rc = SP_OK;
+
+	if (size != UINT64_MAX && size != b->ct_len) {
+		blob_fail(pp, b,
+			  size < b->ct_len ? "blob_truncated" : "blob_too_long",
+			  size);
+		rc = SP_E_INTEGRITY;
+	}
+	return rc;
+}
+
+/* The store sent more than asked: past the blob's end a blob too long,
+ * inside it a store that does not keep to ranges. Never retried. */
+static enum sp_err
+overrun(struct pipe *pp, const struct slot *s)
+{
+	const struct pblob *b = s->b;
+	enum sp_err rc = SP_E_INTEGRITY;
+
+	if (s->offset + s->len == b->ct_len) {
+		blob_fail(pp, b, "blob_too_long", b->ct_len);
+	} else {
+		blob_fail(pp, b, "store_range_overrun", s->offset + s->len);
+		rc = SP_E_PROTOCOL;
+	}
+	return rc;
+}
+
+/* The final word on a range that would not come. */
+static void
+read_failed(struct worker *w, const struct pblob *b, uint64_t offset,
+	    enum sp_err rc, unsigned attempts, int late)
+{
+	struct pipe *pp = w->pp;
+	const char *reason = "blob_fetch_failed";
+
+	if (pipe_failed(pp)) {
+		return;
+	}
+	if (rc == SP_E_NOTFOUND) {
+		reason = "blob_missing";
+	} else if (late) {
+		reason = "deadline_exceeded";
+	}
+	/* file:// has no transport text: no empty "error" then. */
+	if (source_last_error(w->src)[0] == '\0') {
+		log_event(LOG_ERR, "unseal.blob.failed", reason,
+			  LOG_STR("blob", b->id), LOG_STR("digest", b->f->blob),
+			  LOG_U64("offset", offset),
+			  LOG_STR("cause", sp_err_name(rc)),
+			  LOG_U64("attempts", attempts));
+	} else {
+		log_event(LOG_ERR, "unseal.blob.failed", reason,
+			  LOG_STR("blob", b->id), LOG_STR("digest", b->f->blob),
+			  LOG_U64("offset", offset),
+			  LOG_STR("cause", sp_err_name(rc)),
+			  LOG_STR("error", source_last_error(w->src)),
+			  LOG_U64("attempts", attempts));
+	}
+}
+
+/*
+ * What an attempt's side facts say, before any retry: a size that is not
+ * the sealed size, a store that sent more than asked, or one that
+ * ignores Range. Returns SP_OK to go on judging the attempt by its
+ * result; otherwise the run's category, logged. A whole blob on a store
+ * that ignores Range can still be read, from its first byte each time:
+ * *whole_only then becomes 1.
+ */
+static enum sp_err
+read_judge(struct pipe *pp, const struct slot *s,
+	   const struct source_read_req *r, int *whole_only)
+{
+	const struct pblob *b = s->b;
+	enum sp_err rc = SP_OK;
+
+	if (check_size(pp, b, r->size) != SP_OK) {
+		rc = SP_E_INTEGRITY;
+	} else if (r->overrun) {
+		rc = overrun(pp, s);
+	} else if (r->range_ignored &&
+		   (s->offset != 0 || s->len != b->ct_len)) {
+		/* Deterministic: a chunk of a larger blob needs ranges. */
+		blob_fail(pp, b, "store_ignores_range", r->offset);
+		rc = SP_E_PROTOCOL;
+	} else if (r->range_ignored) {
+		*whole_only = 1;
+	}
+	return rc;
+}
+
+/* Fill the slot, resuming after what arrived when a transfer breaks
+ * (or from the start, on a store that ignores Range). */
+static enum sp_err
+step_read(struct worker *w, struct slot *s)
+{
+	struct pipe *pp = w->pp;
+	struct pblob *b = s->b;
+	struct source_read_req r;
+	size_t have = 0;
+	size_t step;
+	unsigned fails = 0;
+	unsigned attempts = 0;
+	int whole_only = 0;
+	int late = 0;
+	enum sp_err judged;
+	enum sp_err rc;
+
+	for (;;) {
+		memset(&r, 0, sizeof(r));
+		step = s->len - have < b->p.segment_size ? s->len - have
+							 : b->p.segment_size;
+		r.name = b->name;
+		/* A whole blob goes without a Range header, so stores that
+		 * ignore Range (RFC 9110 allows it) serve it too. */
+		r.whole = have == 0 && s->offset == 0 && s->len == b->ct_len;
+		r.offset = s->offset + have;
+		r.buf = s->buf + have;
+		r.len = s->len - have;
+		r.check = read_check;
+		r.arg = pp;
+		rc = source_read(w->src, &r);
+		attempts++;
+		have += r.got;
+		judged = read_judge(pp, s, &r, &whole_only);
+		if (judged != SP_OK) {
+			rc = judged;
+			goto out;
+		}
+		if (rc != SP_E_FETCH || !pp->retry || pipe_failed(pp)) {
+			break;
+		}
+
+		/* A segment's worth of progress resets the count: a flaky
+		 * store that moves on is worth waiting for; a dead one, or
+		 * one that trickles a little and stalls, is not. Without
+		 * ranges, progress is lost and never counts. */
+		fails = r.got >= step && !whole_only ? 1 : fails + 1;
+		if (whole_only) {
+			have = 0;
+		}
+		late =
+		    pp->o->deadline_ns != 0 && now_ns() >= pp->o->deadline_ns;
+		if (late || fails >= pp->o->attempts) {
+			break;
+		}
+		if (backoff(w, fails) != 0) {
+			late = 1;
+			break;
+		}
+		/* Logged as it happens: a run that failed meanwhile (another
+		 * blob) does not retry at all. */
+		if (pipe_failed(pp)) {
+			break;
+		}
+		log_event(
+		    LOG_WARN, "unseal.blob.retry",
+		    whole_only ? "store_ignores_range" : "blob_fetch_failed",
+		    LOG_STR("blob", b->id), LOG_U64("offset", s->offset + have),
+		    LOG_STR("error", source_last_error(w->src)),
+		    LOG_U64("attempt", attempts + 1));
+	}
+	if (rc != SP_OK) {
+		read_failed(w, b, s->offset + have, rc, attempts, late);
+	}
+out:
+	return rc;
+}
+
+static enum sp_err
+step_hash(struct pipe *pp, struct slot *s)
+{
+	struct pblob *b = s->b;
+	unsigned char want[32];
+	unsigned char got[EVP_MAX_MD_SIZE];
+	unsigned int got_len = 0;
+	enum sp_err rc = SP_E_INTERNAL;
+
+	/* manifest_check() proved ct_len holds a header and a tag. */
+	if (s->chunk == 0) {
+		memcpy(b->hdr, s->buf, b->hdr_len);
+	}
+	if (EVP_DigestUpdate(b->sha, s->buf, s->len) != 1) {
+		goto out;
+	}
+	if (s->chunk + 1 < b->nchunks) {
+		rc = SP_OK;
+		goto out;
+	}
+
+	rc = SP_E_INTEGRITY;
+	if (EVP_DigestFinal_ex(b->sha, got, &got_len) != 1 ||
+	    got_len != sizeof(want) ||
+	    hex_decode(b->f->blob, MANIFEST_BLOB_HEX, want, sizeof(want)) !=
+		0 ||
+	    !ct_memeq(got, want, sizeof(want))) {
+		blob_fail(pp, b, "blob_digest_mismatch", b->ct_len);
+		goto out;
+	}
+	b->digest_ok = 1;
+	rc = SP_OK;
+out:
+	return rc;
+}
+
+/* This worker's decryption context for b, derived once per blob. */
+static enum sp_err
+worker_ctx(struct worker *w, const struct pblob *b, struct sealed_ctx **out)
+{
+	struct ctx_entry *e;
+	unsigned i;
+	enum sp_err rc = SP_OK;
+
+	for (i = 0; i < PIPE_CTX_CACHE; i++) {
+		if (w->cache[i].b == b) {
+			*out = w->cache[i].c;
+			goto out;
+		}
+	}
+	e = &w->cache[w->cache_next];
+	w->cache_next = (w->cache_next + 1) % PIPE_CTX_CACHE;
+	sealed_ctx_free(e->c);
+	e->c = NULL;
+	e->b = NULL;
+
+	rc =
+	    sealed_decrypt_begin(&b->p, w->pp->o->key, b->f->path,
+				 strlen(b->f->path), b->hdr, b->hdr_len, &e->c);
+	if (rc != SP_OK) {
+		blob_fail(w->pp, b,
+			  rc == SP_E_INTEGRITY ? "blob_header_invalid"
+					       : "blob_key_failed",
+			  0);
+		goto out;
+	}
+	e->b = b;
+	*out = e->c;
+out:
+	return rc;
+}
+
+static enum sp_err
+write_at(int fd, struct iovec *iov, int n, uint64_t off)
+{
+	ssize_t got;
+	enum sp_err rc = SP_E_TARGET;
+
+	while (n > 0) {
+		got = pwritev(fd, iov, n, (off_t)off);
+		if (got < 0 && errno == EINTR) {
+			continue;
+		}
+		if (got <= 0) {
+			log_event(LOG_ERR, "unseal.target.failed",
+				  errno == ENOSPC || errno == EDQUOT
+				      ? "target_no_room"
+				      : "target_write_failed",
+				  LOG_ERRNO(errno));
+			goto out;
+		}
+		off += (uint64_t)got;
+		while (n > 0 && (size_t)got >= iov->iov_len) {
+			got -= (ssize_t)iov->iov_len;
+			iov++;
+			n--;
+		}
+		if (n > 0) {
+			iov->iov_base = (char *)iov->iov_base + got;
+			iov->iov_len -= (size_t)got;
+		}
+	}
+	rc = SP_OK;
+out:
+	return rc;
+}
+
+/* Authenticate and decrypt every segment of the chunk in place, then
+ * write the plaintext: nothing unverified reaches the file. */
+static enum sp_err
+step_open(struct worker *w, struct slot *s, uint64_t *bytes)
+{
+	struct pblob *b = s->b;
+	struct iovec iov[PIPE_IOV];
+	struct sealed_ctx *c = NULL;
+	uint64_t idx = s->chunk * b->seg_per_chunk;
+	uint64_t start = plain_offset(b, idx);
+	unsigned char *body;
+	size_t pos = 0;
+	size_t seg;
+	size_t len;
+	int last = 0;
+	int n = 0;
+	enum sp_err rc;
+
+	rc = worker_ctx(w, b, &c);
+	while (rc == SP_OK && pos < s->len) {
+		if (sealed_segment_span(&b->p, b->ct_len, idx, &seg, &last) !=
+		    0) {
+			rc = SP_E_INTERNAL;
+			break;
+		}
+		body = s->buf + pos;
+		len = seg;
+		if (idx == 0) {
+			body += b->hdr_len;
+			len -= b->hdr_len;
+		}
+		rc = sealed_open_segment(c, (uint32_t)idx, last, body, len,
+					 body);
+		if (rc != SP_OK) {
+			blob_fail(w->pp, b, "blob_segment_invalid",
+				  s->offset + pos);
+			break;
+		}
+		if (len > SEALED_TAG_LEN) {
+			iov[n].iov_base = body;
+			iov[n].iov_len = len - SEALED_TAG_LEN;
+			*bytes += len - SEALED_TAG_LEN;
+			n++;
+		}
+		pos += seg;
+		idx++;
+		if (n > 0 && (n == PIPE_IOV || pos == s->len)) {
+			rc = write_at(b->fd, iov, n, start);
+			start = plain_offset(b, idx);
+			n = 0;
+		}
+	}
+	return rc;
+}
+
+/* ---- the schedule (mutex held) ---- */
+
+static int
+pick_hash(struct pipe *pp, struct task *t)
+{
+	struct slot *s;
+	size_t i;
+
+	for (i = 0; i < pp->nslots; i++) {
+		s = &pp->slots[i];
+		if (s->state == SLOT_READ && !s->b->hashing &&
+		    s->chunk == s->b->next_hash) {
+			s->state = SLOT_HASHING;
+			s->b->hashing = 1;
+			t->kind = TASK_HASH;
+			t->s = s;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static int
+pick_open(struct pipe *pp, struct task *t)
+{
+	size_t i;
+
+	for (i = 0; i < pp->nslots; i++) {
+		if (pp->slots[i].state == SLOT_HASHED) {
+			pp->slots[i].state = SLOT_OPENING;
+			t->kind = TASK_OPEN;
+			t->s = &pp->slots[i];
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * The blob to read from next. The first unfinished blobs, one per
+ * worker, are read side by side ("lanes"), so several digests run at
+ * once and the in-order hash of one blob does not pace the whole run;
+ * the lane with the least read ahead of its hash goes first, and none
+ * runs more than PIPE_AHEAD chunks ahead, which keeps slots warm in
+ * cache. A blob's first chunk starts it, within active_max.
+ */
+static struct pblob *
+read_blob(struct pipe *pp, int *begin)
+{
+	struct pblob *best = NULL;
+	struct pblob *b;
+	size_t lanes = 0;
+	size_t i;
+
+	*begin = 0;
+	while (pp->cursor < pp->nblobs && pp->blobs[pp->cursor].next_read ==
+					      pp->blobs[pp->cursor].nchunks) {
+		pp->cursor++;
+	}
+	for (i = pp->cursor; i < pp->nblobs && lanes < pp->nworkers; i++) {
+		b = &pp->blobs[i];
+		if (b->next_read == b->nchunks) {
+			continue;
+		}
+		lanes++;
+		if (b->next_read == 0 && pp->active >= pp->active_max) {
+			break;
+		}
+		if (b->next_read - b->next_hash >= pp->ahead) {
+			continue;
+		}
+		if (best == NULL || b->next_read - b->next_hash <
+					best->next_read - best->next_hash) {
+			best = b;
+		}
+	}
+	if (best != NULL && best->next_read == 0) {
+		pp->active++;
+		*begin = 1;
+	}
+	return best;
+}
+
+static int
+pick_read(struct pipe *pp, struct task *t)
+{
+	struct slot *s = NULL;
+	struct pblob *b;
+	size_t i;
+	int begin = 0;
+
+	for (i = 0; i < pp->nslots && s == NULL; i++) {
+		if (pp->slots[i].state == SLOT_FREE) {
+			s = &pp->slots[i];
+		}
+	}
+	if (s == NULL) {
+		return 0;
+	}
+	b = read_blob(pp, &begin);
+	if (b == NULL) {
+		return 0;
+	}
+
+	s->b = b;
+	s->chunk = b->next_read++;
+	s->offset = s->chunk * b->seg_per_chunk * b->p.segment_size;
+	s->len = b->ct_len - s->offset;
+	if (s->len > b->seg_per_chunk * b->p.segment_size) {
+		s->len = b->seg_per_chunk * b->p.segment_size;
+	}
+	s->state = SLOT_READING;
+	t->kind = TASK_READ;
+	t->s = s;
+	t->begin = begin;
+	return 1;
+}
+
+/* Wait for the next task; 0 when the run is over (done or failed). */
+static int
+next_task(struct pipe *pp, struct task *t)
+{
+	memset(t, 0, sizeof(*t));
+	for (;;) {
+		if (pp->failed != SP_OK || pp->placed == pp->nblobs) {
+			return 0;
+		}
+		if (pick_hash(pp, t) || pick_open(pp, t) || pick_read(pp, t)) {
+			return 1;
+		}
+		pthread_cond_wait(&pp->cv, &pp->mu);
+	}
+}
+
+/* Move the slot on after a step; may turn t into the blob's rename. */
+static void
+task_done(struct pipe *pp, struct task *t, enum sp_err rc, uint64_t bytes)
+{
+	struct slot *s = t->s;
+	struct pblob *b = s != NULL ? s->b : t->b;
+	enum task_kind kind = t->kind;
+
+	t->kind = TASK_NONE;
+	if (rc != SP_OK) {
+		pipe_fail(pp, rc);
+		return;
+	}
+	if (kind == TASK_READ) {
+		s->state = SLOT_READ;
+	} else if (kind == TASK_HASH) {
+		s->state = SLOT_HASHED;
+		b->hashing = 0;
+		b->next_hash++;
+	} else if (kind == TASK_OPEN) {
+		s->state = SLOT_FREE;
+		b->opened++;
+		b->written += bytes;
+		pp->bytes += bytes;
+		if (b->opened == b->nchunks) {
+			t->kind = TASK_PLACE;
+			t->b = b;
+			t->s = NULL;
+		}
+	} else if (kind == TASK_PLACE) {
+		pp->placed++;
+		pp->active--;
+		if (pp->placed == pp->nblobs) {
+			pthread_cond_signal(&pp->done);
+		}
+	}
+	pthread_cond_broadcast(&pp->cv);
+}
+
+static enum sp_err
+task_run(struct worker *w, struct task *t, uint64_t *bytes)
+{
+	struct pipe *pp = w->pp;
+	struct slot *s = t->s;
+	enum sp_err rc = SP_OK;
+
+	if (s != NULL && s->buf == NULL) {
+		s->buf = malloc(pp->slot_cap);
+		if (s->buf == NULL) {
+			rc = SP_E_INTERNAL;
+			goto out;
+		}
+		__atomic_add_fetch(&pp->slots_alloc, 1, __ATOMIC_RELAXED);
+	}
+
+	if (t->kind == TASK_READ && t->begin) {
+		rc = blob_begin(pp, s->b);
+		if (rc != SP_OK) {
+			goto out;
+		}
+	}
+	if (t->kind == TASK_READ) {
+		rc = step_read(w, s);
+	} else if (t->kind == TASK_HASH) {
+		rc = step_hash(pp, s);
+	} else if (t->kind == TASK_OPEN) {
+		rc = step_open(w, s, bytes);
+	} else if (t->kind == TASK_PLACE) {
+		rc = blob_place(pp, t->b);
+	}
+out:
+	return rc;
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct pipe *pp = w->pp;
+	struct task t;
+	uint64_t bytes;
+	enum sp_err rc;
+
+	pthread_mutex_lock(&pp->mu);
+	while (next_task(pp, &t)) {
+		do {
+			pthread_mutex_unlock(&pp->mu);
+			bytes = 0;
+			rc = task_run(w, &t, &bytes);
+			pthread_mutex_lock(&pp->mu);
+			task_done(pp, &t, rc, bytes);
+		} while (t.kind != TASK_NONE);
+	}
+	pthread_mutex_unlock(&pp->mu);
+	return NULL;
+}
+
+/* ---- set-up, watch, tear-down ---- */
+
+static enum sp_err
+blobs_init(struct pipe *pp, uint64_t slot_cap)
+{
+	const struct manifest_file *f;
+	struct pblob *b;
+	uint64_t chunk;
+	size_t i;
+	enum sp_err rc = SP_E_INTERNAL;
+
+	pp->blobs = calloc(pp->m->nfiles + 1, sizeof(*pp->blobs));
+	if (pp->blobs == NULL) {
+		goto out;
+	}
+	pp->nblobs = pp->m->nfiles;
+	for (i = 0; i < pp->nblobs; i++) {
+		f = &pp->m->files[i];
+		b = &pp->blobs[i];
+		b->f = f;
+		b->fd = -1;
+		sealed_params_default(&b->p);
+		b->p.segment_size = f->segment_size;
+		b->hdr_len = sealed_header_len(&b->p);
+		/* manifest_check() proved the size encodable. */
+		if (sealed_ciphertext_len(&b->p, f->size, &b->ct_len) != 0) {
+			goto out;
+		}
+		b->seg_per_chunk = slot_cap / f->segment_size;
+		chunk = b->seg_per_chunk * f->segment_size;
+		b->nchunks = (b->ct_len + chunk - 1) / chunk;
+		snprintf(b->name, sizeof(b->name), "%s/%s", MANIFEST_BLOB_DIR,
+			 f->blob);
+		memcpy(b->id, f->blob, PIPE_DIGEST_LOG);
+	}
+	rc = SP_OK;
+out:
+	return rc;
+}
+
+/*
+ * Slot size and count from the budget: chunks of whole segments of the
+ * largest segment size, shrunk to one segment when the budget would
+ * otherwise hold fewer than two slots per worker.
+ */
+static enum sp_err
+slots_init(struct pipe *pp, const char *scheme)
+{
+	uint64_t maxseg = SEALED_SEGMENT_DEFAULT;
+	uint64_t target = pp->o->chunk;
+	uint64_t cap;
+	uint64_t n;
+	size_t i;
+	enum sp_err rc = SP_E_USAGE;
+
+	for (i = 0; i < pp->m->nfiles; i++) {
+		if (pp->m->files[i].segment_size > maxseg) {
+			maxseg = pp->m->files[i].segment_size;
+		}
+	}
+	if (target == 0) {
+		target = strcmp(scheme, "file") == 0 ? PIPE_CHUNK_FILE
+						     : PIPE_CHUNK_NET;
+	}
+	cap = target < maxseg ? maxseg : target / maxseg * maxseg;
+	if (pp->o->memory / cap < 2 * (uint64_t)pp->nworkers) {
+		cap = maxseg;
+	}
+	n = pp->o->memory / cap;
+	pp->ahead = PIPE_AHEAD(pp->nworkers);
+	if (n == 0) {
+		log_event(LOG_ERR, "unseal.memory.failed",
+			  "memory_budget_too_small",
+			  LOG_U64("budget", pp->o->memory),
+			  LOG_U64("segment", maxseg));
+		goto out;
+	}
+
+	rc = SP_E_INTERNAL;
+	pp->nslots = n > PIPE_SLOTS_MAX ? PIPE_SLOTS_MAX : (size_t)n;
+	pp->slot_cap = (size_t)cap;
+	pp->slots = calloc(pp->nslots, sizeof(*pp->slots));
+	if (pp->slots == NULL) {
+		goto out;
+	}
+	rc = blobs_init(pp, cap);
+out:
+	return rc;
+}
+
+static enum sp_err
+pipe_init(struct pipe *pp, const struct unseal_pipe_opts *o,
+	  const struct manifest *m)
+{
+	pthread_condattr_t ca;
+	enum sp_err rc = SP_E_INTERNAL;
+
+	memset(pp, 0, sizeof(*pp));
+	pp->o = o;
+	pp->m = m;
+	pp->nworkers = o->workers;
+	pp->active_max =
+	    (size_t)o->workers * PIPE_ACTIVE_PER_WORKER + PIPE_ACTIVE_EXTRA;
+	if (pthread_mutex_init(&pp->mu, NULL) != 0) {
+		goto out;
+	}
+	if (pthread_condattr_init(&ca) != 0) {
+		goto out;
+	}
+	if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
+	    pthread_cond_init(&pp->cv, &ca) != 0) {
+		pthread_condattr_destroy(&ca);
+		pthread_mutex_destroy(&pp->mu);
+		goto out;
+	}
+	if (pthread_cond_init(&pp->done, &ca) != 0) {
+		pthread_condattr_destroy(&ca);
+		pthread_cond_destroy(&pp->cv);
+		pthread_mutex_destroy(&pp->mu);
+		goto out;
+	}
+	pthread_condattr_destroy(&ca);
+	pp->sync_ok = 1;
+	pp->w = calloc(o->workers, sizeof(*pp->w));
+	if (pp->w == NULL) {
+		goto out;
+	}
+	rc = SP_OK;
+out:
+	return rc;
+}
+
+/* Each worker's own source (one http client per thread). */
+static enum sp_err
+workers_open(struct pipe *pp)
+{
+	unsigned char seed[sizeof(unsigned)];
+	struct worker *w;
+	unsigned i;
+	enum sp_err rc = SP_OK;
+
+	for (i = 0; i < pp->nworkers && rc == SP_OK; i++) {
+		w = &pp->w[i];
+		w->pp = pp;
+		if (RAND_bytes(seed, sizeof(seed)) == 1) {
+			memcpy(&w->rnd, seed, sizeof(seed));
+		}
+		rc = source_open(pp->o->source, pp->o->so, &w->src);
+	}
+	if (rc == SP_OK) {
+		pp->retry = strcmp(source_scheme(pp->w[0].src), "file") != 0;
+	}
+	return rc;
+}
+
+static void
+log_progress(struct pipe *pp, uint64_t t0)
+{
+	double secs = (double)(now_ns() - t0) / 1e9;
+	double rate = secs > 0 ? (double)pp->bytes / secs : 0.0;
+	uint64_t left = pp->m->total_size - pp->bytes;
+
+	log_event(LOG_INFO, "unseal.progress", NULL,
+		  LOG_U64("bytes", pp->bytes),
+		  LOG_U64("total", pp->m->total_size),
+		  LOG_F64("mib_per_s", rate / 1048576.0),
+		  LOG_F64("eta_s", rate > 0 ? (double)left / rate : -1.0),
+		  LOG_U64("retries", pp->retries));
+}
+
+/* The deadline passed: name a blob still in flight. */
+static void
+deadline_hit(struct pipe *pp)
+{
+	const char *digest = "";
+	size_t i;
+
+	for (i = 0; i < pp->nslots && digest[0] == '\0'; i++) {
+		if (pp->slots[i].state != SLOT_FREE) {
+			digest = pp->slots[i].b->f->blob;
+		}
+	}
+	if (pp->failed == SP_OK) {
+		log_event(LOG_ERR, "unseal.blob.failed", "deadline_exceeded",
+			  LOG_STR("digest", digest),
+			  LOG_U64("bytes", pp->bytes),
+			  LOG_U64("total", pp->m->total_size));
+	}
+	pipe_fail(pp, SP_E_FETCH);
+}
+
+/* The main thread's part: progress every few seconds, the deadline. */
+static void
+pipe_watch(struct pipe *pp)
+{
+	uint64_t t0 = now_ns();
+	uint64_t t_log = t0;
+	uint64_t now;
+	struct timespec ts;
+
+	pthread_mutex_lock(&pp->mu);
+	while (pp->failed == SP_OK && pp->placed < pp->nblobs) {
+		abs_time(now_ns() + PIPE_TICK_NS, &ts);
+		(void)pthread_cond_timedwait(&pp->done, &pp->mu, &ts);
+		now = now_ns();
+		if (pipe_stop) {
+			log_event(LOG_ERR, "unseal.interrupted", "interrupted",
+				  LOG_U64("bytes", pp->bytes),
+				  LOG_U64("total", pp->m->total_size));
+			pipe_fail(pp, SP_E_INTERNAL);
+		} else if (pp->o->deadline_ns != 0 &&
+			   now >= pp->o->deadline_ns) {
+			deadline_hit(pp);
+		} else if (now - t_log >= pp->o->progress_ns) {
+			t_log = now;
+			log_progress(pp, t0);
+		}
+	}
+	pthread_mutex_unlock(&pp->mu);
+}
+
+static enum sp_err
+workers_start(struct pipe *pp)
+{
+	unsigned i;
+	enum sp_err rc = SP_OK;
+
+	for (i = 0; i < pp->nworkers; i++) {
+		if (pthread_create(&pp->w[i].tid, NULL, worker_main,
+				   &pp->w[i]) != 0) {
+			log_event(LOG_ERR, "unseal.pipe.failed",
+				  "thread_create_failed");
+			pthread_mutex_lock(&pp->mu);
+			pipe_fail(pp, SP_E_INTERNAL);
+			pthread_mutex_unlock(&pp->mu);
+			rc = SP_E_INTERNAL;
+			break;
+		}
+		pp->w[i].started = 1;
+	}
+	return rc;
+}
+
+static void
+workers_join(struct pipe *pp)
+{
+	unsigned i;
+
+	for (i = 0; pp->w != NULL && i < pp->nworkers; i++) {
+		if (pp->w[i].started) {
+			pthread_join(pp->w[i].tid, NULL);
+			pp->w[i].started = 0;
+		}
+	}
+}
+
+static void
+pipe_free(struct pipe *pp)
+{
+	unsigned i;
+	unsigned j;
+	size_t k;
+
+	for (i = 0; pp->w != NULL && i < pp->nworkers; i++) {
+		for (j = 0; j < PIPE_CTX_CACHE; j++) {
+			sealed_ctx_free(pp->w[i].cache[j].c);
+		}
+		source_free(pp->w[i].src);
+	}
+	for (k = 0; k < pp->nblobs; k++) {
+		blob_release(pp, &pp->blobs[k]);
+	}
+	/* Slots held plaintext after decryption in place. */
+	for (k = 0; k < pp->nslots; k++) {
+		if (pp->slots[k].buf != NULL) {
+			secret_wipe_mem(pp->slots[k].buf, pp->slot_cap);
+			free(pp->slots[k].buf);
+		}
+	}
+	free(pp->slots);
+	free(pp->blobs);
+	free(pp->w);
+	if (pp->sync_ok) {
+		pthread_cond_destroy(&pp->done);
+		pthread_cond_destroy(&pp->cv);
+		pthread_mutex_destroy(&pp->mu);
+	}
+}
+
+enum sp_err
+unseal_pipe_run(const struct unseal_pipe_opts *o, const struct manifest *m,
+		struct unseal_pipe_stats *st)
+{
+	struct pipe pp;
+	enum sp_err rc;
+
+	memset(st, 0, sizeof(*st));
+	rc = pipe_init(&pp, o, m);
+	if (rc != SP_OK) {
+		goto out;
+	}
+
+	rc = workers_open(&pp);
+	if (rc != SP_OK) {
+		goto out;
+	}
+
+	rc = slots_init(&pp, source_scheme(pp.w[0].src));
+	if (rc != SP_OK) {
+		goto out;
+	}
+
+	rc = workers_start(&pp);
+	if (rc == SP_OK) {
+		pipe_watch(&pp);
+	}
+out:
+	/* Workers stop at once on a failure; their counts settle first. */
+	workers_join(&pp);
+	if (rc == SP_OK) {
+		rc = pp.failed;
+	}
+	st->bytes = pp.bytes;
+	st->retries = pp.retries;
+	st->peak = (uint64_t)pp.slots_alloc * pp.slot_cap;
+	pipe_free(&pp);
+	return rc;
+}
