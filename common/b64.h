@@ -20,7 +20,7 @@ size_t b64_encoded_size(size_t n, enum b64_variant v);
  * length, or -1 when out is too small.
  */
 long b64_encode(const void *in, size_t n, enum b64_variant v, char *out,
-    size_t outcap);
+		size_t outcap);
 
 /* Encode into a new malloc'd string. NULL on allocation failure. */
 char *b64_encode_alloc(const void *in, size_t n, enum b64_variant v);
@@ -30,7 +30,7 @@ char *b64_encode_alloc(const void *in, size_t n, enum b64_variant v);
  * decoded length, or -1 on malformed input or when out is too small.
  */
 long b64_decode(const char *in, size_t inlen, enum b64_variant v,
-    unsigned char *out, size_t outcap);
+		unsigned char *out, size_t outcap);
 
 /* Upper bound of the decoded size of inlen characters. */
 size_t b64_decoded_max(size_t inlen);

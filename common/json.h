@@ -21,7 +21,7 @@
  * Free the result with yajl_tree_free().
  */
 yajl_val json_parse(const char *buf, size_t len, size_t max, char *err,
-    size_t errlen);
+		    size_t errlen);
 
 /* Member key of object v, or NULL when v is not an object or has none. */
 yajl_val json_get(yajl_val v, const char *key);

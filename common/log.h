@@ -22,8 +22,14 @@
 
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERR };
 
-enum log_ftype { LOG_F_END, LOG_F_STR, LOG_F_U64, LOG_F_I64, LOG_F_F64,
-	LOG_F_BOOL };
+enum log_ftype {
+	LOG_F_END,
+	LOG_F_STR,
+	LOG_F_U64,
+	LOG_F_I64,
+	LOG_F_F64,
+	LOG_F_BOOL
+};
 
 struct log_field {
 	const char *key;
@@ -34,15 +40,15 @@ struct log_field {
 	double d;
 };
 
-#define LOG_STR(k, v) \
+#define LOG_STR(k, v)                                                          \
 	((struct log_field){.key = (k), .type = LOG_F_STR, .s = (v)})
-#define LOG_U64(k, v) \
+#define LOG_U64(k, v)                                                          \
 	((struct log_field){.key = (k), .type = LOG_F_U64, .u = (v)})
-#define LOG_I64(k, v) \
+#define LOG_I64(k, v)                                                          \
 	((struct log_field){.key = (k), .type = LOG_F_I64, .i = (v)})
-#define LOG_F64(k, v) \
+#define LOG_F64(k, v)                                                          \
 	((struct log_field){.key = (k), .type = LOG_F_F64, .d = (v)})
-#define LOG_BOOL(k, v) \
+#define LOG_BOOL(k, v)                                                         \
 	((struct log_field){.key = (k), .type = LOG_F_BOOL, .u = !!(v)})
 /* errno as "errno" (number) and "error" (strerror text). */
 #define LOG_ERRNO(e) LOG_I64("errno", (e)), LOG_STR("error", strerror(e))
@@ -67,11 +73,11 @@ int log_level_parse(const char *name, enum log_level *out);
  */
 #define LOG_LINE_MAX 8192
 void log_emit(enum log_level level, const char *event, const char *reason,
-    const struct log_field *fields);
+	      const struct log_field *fields);
 
-#define log_event(level, event, reason, ...) \
-	log_emit((level), (event), (reason), \
-	    (const struct log_field[]){__VA_ARGS__ __VA_OPT__(, ) \
-		{.type = LOG_F_END}})
+#define log_event(level, event, reason, ...)                                   \
+	log_emit((level), (event), (reason),                                   \
+		 (const struct log_field[]){                                   \
+		     __VA_ARGS__ __VA_OPT__(, ){.type = LOG_F_END}})
 
 #endif

@@ -27,7 +27,7 @@ int hex_decode(const char *in, size_t inlen, unsigned char *out, size_t n);
  * SP_E_INTERNAL. On success *out is the caller's to free().
  */
 SP_MUST_CHECK enum sp_err file_read_all(const char *path, size_t max,
-    char **out, size_t *len);
+					char **out, size_t *len);
 
 /*
  * Check that a file that holds secrets is a regular file not readable or
@@ -40,8 +40,8 @@ SP_MUST_CHECK enum sp_err file_check_private(const char *path);
  * directory with the given mode, fsync, rename over path. Nothing is left
  * behind on failure. Returns SP_OK, SP_E_TARGET or SP_E_INTERNAL.
  */
-SP_MUST_CHECK enum sp_err file_write_atomic(const char *path,
-    const void *buf, size_t len, unsigned mode);
+SP_MUST_CHECK enum sp_err file_write_atomic(const char *path, const void *buf,
+					    size_t len, unsigned mode);
 
 /*
  * Parse a decimal unsigned integer in [min, max] with no sign, spaces or

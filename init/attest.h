@@ -25,7 +25,7 @@ struct attest_provider {
 	 * the caller frees. Returns SP_OK or SP_E_ATTEST.
 	 */
 	enum sp_err (*collect)(const char *root, const unsigned char *digest,
-	    size_t dlen, char **json);
+			       size_t dlen, char **json);
 };
 
 /* The provider named tee, or NULL. */

@@ -17,8 +17,9 @@
 #include "secret.h"
 
 #define KBS_PROTOCOL_VERSION "0.4.0"
-#define KBS_REPLY_MAX	     (2 * 1024 * 1024) /* body ceiling of any KBS reply */
-#define KBS_NONCE_MAX	     4096	       /* challenge nonce ceiling */
+/* Body ceiling of any KBS reply, and of the challenge nonce. */
+#define KBS_REPLY_MAX (2 * 1024 * 1024)
+#define KBS_NONCE_MAX 4096
 
 struct kbs_session;
 

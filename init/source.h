@@ -135,11 +135,11 @@ struct source_read_req {
 	uint64_t offset;
 	unsigned char *buf;
 	size_t len;
-	int whole;     /* the range is the whole object (offset 0): ask
-			  without a Range, which every store serves */
-	size_t got;    /* out: bytes placed in buf, also after a failure */
-	uint64_t size; /* out: the object's size, UINT64_MAX if unknown */
-	int overrun;   /* out: the store sent more than the range */
+	int whole;	   /* the range is the whole object (offset 0): ask
+			      without a Range, which every store serves */
+	size_t got;	   /* out: bytes placed in buf, also after a failure */
+	uint64_t size;	   /* out: the object's size, UINT64_MAX if unknown */
+	int overrun;	   /* out: the store sent more than the range */
 	int range_ignored; /* out: the store answered a range with the
 			      whole object; only a whole read can work */
 	/* Optional: asked between pieces; anything but SP_OK stops the

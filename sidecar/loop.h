@@ -25,12 +25,12 @@ struct conn;
 
 /* What an epoll event's data.ptr points to. */
 enum pollsrc_kind {
-	POLLSRC_LISTEN,	 /* a worker's TLS listener */
-	POLLSRC_NOTIFY,	 /* a worker's wake-up eventfd */
-	POLLSRC_CLIENT,	 /* a client connection */
-	POLLSRC_BACKEND, /* its backend connection */
-	POLLSRC_HEALTH,	 /* health listener, clients and probes (health.c) */
-	POLLSRC_CONTROL, /* signals and the tick (control.c) */
+	POLLSRC_LISTEN,	    /* a worker's TLS listener */
+	POLLSRC_NOTIFY,	    /* a worker's wake-up eventfd */
+	POLLSRC_CLIENT,	    /* a client connection */
+	POLLSRC_BACKEND,    /* its backend connection */
+	POLLSRC_HEALTH,	    /* health listener, clients and probes (health.c) */
+	POLLSRC_CONTROL,    /* signals and the tick (control.c) */
 	POLLSRC_H2_BACKEND, /* an HTTP/2 stream's backend (h2.c) */
 };
 
