@@ -241,6 +241,10 @@ check_values(const char *file, struct sidecar_config *cfg, int *bad)
 		/* Plaintext must never leave the pod's own network stack. */
 		problem(file, "backend", "must be a loopback address", bad);
 	}
+	if (cfg->backend != NULL && !*bad &&
+	    netaddr_port((const struct sockaddr *)&cfg->backend_addr.ss) == 0) {
+		problem(file, "backend", "port 0 names no backend", bad);
+	}
 	if (cfg->tls_cert == NULL) {
 		problem(file, "tls.cert", "missing required key", bad);
 	}
