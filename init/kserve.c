@@ -28,6 +28,7 @@
 #include "kserve.h"
 #include "log.h"
 #include "manifest.h"
+#include "seal.h"
 #include "sealed.h"
 #include "secret.h"
 #include "util.h"
@@ -36,11 +37,8 @@
 #define KSERVE_CHUNK	  (64 * 1024)
 #define KSERVE_TAIL	  64 /* the tag's 22 characters, a dot, blanks */
 #define KSERVE_TAG_CHARS  22
-#define KSERVE_KEY_LEN	  32
-#define KSERVE_TMP_RAND	  16
-#define KSERVE_TMP_MAX	  (5 + 2 * KSERVE_TMP_RAND + 1)
+#define KSERVE_CEK_LEN	  32 /* the A256GCM content key */
 #define KSERVE_DIR_MODE	  0755
-#define KSERVE_BLOB_MODE  0644
 #define KSERVE_DIGEST_LOG 12
 #define KSERVE_ERR_MAX	  128
 /* One GCM message holds at most 2^39 - 256 bits (SP 800-38D). */
@@ -72,7 +70,7 @@ struct kblob {
 	uint32_t idx;  /* the segment being filled */
 	uint64_t left; /* plaintext bytes still to come */
 	uint64_t size;
-	char tmp[KSERVE_TMP_MAX + 1];
+	char tmp[SEAL_TMP_NAME_MAX + 1];
 	char hex[2 * 32 + 1];
 };
 
@@ -84,30 +82,14 @@ fail(const char *reason)
 
 /* ---- files ---- */
 
-static enum sp_err
-write_all(int fd, const void *buf, size_t len)
-{
-	const unsigned char *p = buf;
-	ssize_t n;
-	enum sp_err rc = SP_E_INTERNAL;
+/* The KEK and the model key are both 32 raw bytes, read alike. */
+_Static_assert(KSERVE_KEK_LEN == SEAL_KEY_LEN, "kek and model key lengths");
 
-	while (len > 0) {
-		n = write(fd, p, len);
-		if (n < 0 && errno == EINTR) {
-			continue;
-		}
-		if (n <= 0) {
-			log_event(LOG_ERR, "kserve.import.failed",
-				  "write_failed", LOG_ERRNO(errno));
-			goto out;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	rc = SP_OK;
-out:
-	return rc;
-}
+static const struct seal_key_events kserve_key_ev = {
+    .key_failed = "kserve.import.failed",
+    .write_failed = "kserve.import.failed",
+    .key_created = "kserve.key.created",
+};
 
 /* Exactly len bytes at off, or -1 (short file, error). */
 static int
@@ -133,89 +115,6 @@ out:
 	return rc;
 }
 
-/* A private regular file of exactly KSERVE_KEY_LEN bytes. */
-static enum sp_err
-key_read(const char *path, struct secret **out)
-{
-	struct secret *k = NULL;
-	struct stat st;
-	int fd = -1;
-	enum sp_err rc = SP_E_USAGE;
-
-	if (file_check_private(path) != SP_OK) {
-		fail("key_file_not_private");
-		goto out;
-	}
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) != 0 || st.st_size != KSERVE_KEY_LEN) {
-		fail("key_file_invalid");
-		goto out;
-	}
-	rc = SP_E_INTERNAL;
-	k = secret_new(KSERVE_KEY_LEN);
-	if (k == NULL) {
-		goto out;
-	}
-	rc = SP_E_USAGE;
-	if (read_at(fd, k->data, KSERVE_KEY_LEN, 0) != 0) {
-		fail("key_file_invalid");
-		goto out;
-	}
-	k->len = KSERVE_KEY_LEN;
-	*out = k;
-	k = NULL;
-	rc = SP_OK;
-out:
-	if (fd >= 0) {
-		close(fd);
-	}
-	secret_free(k);
-	return rc;
-}
-
-/* The model key: read it, or create it (O_EXCL, 0600) when absent. */
-static enum sp_err
-key_load(const char *path, struct secret **out)
-{
-	struct secret *k = NULL;
-	int fd;
-	enum sp_err rc = SP_E_INTERNAL;
-
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-		  0600);
-	if (fd < 0 && errno == EEXIST) {
-		rc = key_read(path, out);
-		goto out;
-	}
-	if (fd < 0) {
-		fail("key_file_unusable");
-		rc = SP_E_USAGE;
-		goto out;
-	}
-	k = secret_new(KSERVE_KEY_LEN);
-	if (k == NULL || RAND_priv_bytes(k->data, KSERVE_KEY_LEN) != 1) {
-		goto out;
-	}
-	k->len = KSERVE_KEY_LEN;
-	rc = write_all(fd, k->data, k->len);
-	if (rc != SP_OK || fsync(fd) != 0) {
-		rc = SP_E_INTERNAL;
-		goto out;
-	}
-	log_event(LOG_INFO, "kserve.key.created", NULL);
-	*out = k;
-	k = NULL;
-out:
-	if (fd >= 0) {
-		close(fd);
-		if (rc != SP_OK) {
-			(void)unlink(path);
-		}
-	}
-	secret_free(k);
-	return rc;
-}
-
 /* ---- the blob writer ---- */
 
 static enum sp_err
@@ -224,34 +123,8 @@ kblob_emit(struct kblob *b, const unsigned char *buf, size_t len)
 	enum sp_err rc = SP_E_INTERNAL;
 
 	if (EVP_DigestUpdate(b->sha, buf, len) == 1) {
-		rc = write_all(b->fd, buf, len);
+		rc = seal_write_all(b->fd, buf, len, "kserve.import.failed");
 	}
-	return rc;
-}
-
-static enum sp_err
-kblob_tmp_open(struct kblob *b)
-{
-	unsigned char rnd[KSERVE_TMP_RAND];
-	char hex[2 * KSERVE_TMP_RAND + 1];
-	enum sp_err rc = SP_E_INTERNAL;
-
-	if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
-		goto out;
-	}
-	hex_encode(rnd, sizeof(rnd), hex);
-	snprintf(b->tmp, sizeof(b->tmp), ".tmp-%s", hex);
-	b->fd = openat(b->job->blobs_fd, b->tmp,
-		       O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-		       KSERVE_BLOB_MODE);
-	if (b->fd < 0) {
-		log_event(LOG_ERR, "kserve.import.failed", "blob_create_failed",
-			  LOG_ERRNO(errno));
-		b->tmp[0] = '\0';
-		goto out;
-	}
-	rc = SP_OK;
-out:
 	return rc;
 }
 
@@ -279,7 +152,8 @@ kblob_begin(struct kblob *b, struct kserve_job *job, const char *aad,
 	    EVP_DigestInit_ex(b->sha, EVP_sha256(), NULL) != 1) {
 		goto out;
 	}
-	rc = kblob_tmp_open(b);
+	rc = seal_blob_tmp_open(job->blobs_fd, "kserve.import.failed", b->tmp,
+				&b->fd);
 	if (rc != SP_OK) {
 		goto out;
 	}
@@ -553,7 +427,7 @@ gcm_start(struct kserve_job *job, const struct kserve_jwe_head *h,
 	}
 	if (EVP_DecryptUpdate(w, cek, &n, h->wrapped, KSERVE_WRAPPED_LEN) !=
 		1 ||
-	    n != KSERVE_KEY_LEN) {
+	    n != KSERVE_CEK_LEN) {
 		fail("jwe_unwrap_failed");
 		rc = SP_E_INTEGRITY;
 		goto out;
@@ -912,37 +786,17 @@ out:
 static enum sp_err
 manifest_write(struct kserve_job *job)
 {
-	char path[PATH_MAX];
-	struct sealed_params p;
-	struct strbuf sb;
 	unsigned char *ct = NULL;
 	size_t ct_len = 0;
-	const char *why = NULL;
 	enum sp_err rc;
 
-	strbuf_init(&sb, MANIFEST_MAX);
-	rc = manifest_check(job->m, &why);
-	if (rc != SP_OK) {
-		fail(why);
-		rc = SP_E_USAGE;
-		goto out;
+	rc = seal_manifest_encrypt(job->m, job->key, "kserve.import.failed",
+				   &ct, &ct_len);
+	if (rc == SP_OK) {
+		rc = seal_manifest_store(job->o->out_dir, ct, ct_len,
+					 "kserve.import.failed");
 	}
-	rc = manifest_print(job->m, &sb);
-	if (rc != SP_OK) {
-		goto out;
-	}
-	sealed_params_default(&p);
-	rc =
-	    sealed_encrypt_mem(&p, job->key, MANIFEST_AAD, strlen(MANIFEST_AAD),
-			       sb.buf, sb.len, &ct, &ct_len);
-	if (rc != SP_OK) {
-		goto out;
-	}
-	snprintf(path, sizeof(path), "%s/%s", job->o->out_dir, MANIFEST_NAME);
-	rc = file_write_atomic(path, ct, ct_len, KSERVE_BLOB_MODE);
-out:
 	free(ct);
-	strbuf_free(&sb);
 	return rc;
 }
 
@@ -1001,7 +855,7 @@ import_run(struct kserve_job *job)
 	int in_fd;
 	enum sp_err rc;
 
-	rc = key_read(job->o->kek_file, &job->kek);
+	rc = seal_key_read(job->o->kek_file, "kserve.import.failed", &job->kek);
 	if (rc != SP_OK) {
 		goto out;
 	}
@@ -1009,7 +863,7 @@ import_run(struct kserve_job *job)
 	if (rc != SP_OK) {
 		goto out;
 	}
-	rc = key_load(job->o->key_file, &job->key);
+	rc = seal_key_load(job->o->key_file, &kserve_key_ev, &job->key, NULL);
 	if (rc != SP_OK) {
 		goto out;
 	}

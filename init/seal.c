@@ -30,17 +30,20 @@
 #include "secret.h"
 #include "util.h"
 
-#define SEAL_KEY_LEN	  32
-#define SEAL_TMP_RAND	  16
-#define SEAL_TMP_NAME_MAX (5 + 2 * SEAL_TMP_RAND + 1)
-#define SEAL_BLOB_MODE	  0644
-#define SEAL_DIR_MODE	  0755
-#define SEAL_DIGEST_LOG	  12
-#define SEAL_SIG_NAME	  "manifest.sig" /* UNSEAL_SIG_NAME */
+#define SEAL_BLOB_MODE	0644
+#define SEAL_DIR_MODE	0755
+#define SEAL_DIGEST_LOG 12
+#define SEAL_SIG_NAME	"manifest.sig" /* UNSEAL_SIG_NAME */
 /* An existing manifest.sealed read back for an update: the JSON ceiling
  * plus far more than its segments' tags and header. */
 #define SEAL_MANIFEST_CT_MAX (MANIFEST_MAX + 1024 * 1024)
 #define SEAL_HEX_LEN	     (2 * 32)
+
+static const struct seal_key_events seal_key_ev = {
+    .key_failed = "seal.key.failed",
+    .write_failed = "seal.write.failed",
+    .key_created = "seal.key.created",
+};
 
 /* What --out held before this run. */
 enum seal_out_state {
@@ -83,8 +86,8 @@ struct seal_blob {
 	char hex[SEAL_HEX_LEN + 1];
 };
 
-static enum sp_err
-write_all(int fd, const void *buf, size_t len)
+enum sp_err
+seal_write_all(int fd, const void *buf, size_t len, const char *event)
 {
 	const unsigned char *p = buf;
 	ssize_t n;
@@ -96,7 +99,7 @@ write_all(int fd, const void *buf, size_t len)
 			continue;
 		}
 		if (n <= 0) {
-			log_event(LOG_ERR, "seal.write.failed", "write_failed",
+			log_event(LOG_ERR, event, "write_failed",
 				  LOG_ERRNO(errno));
 			goto out;
 		}
@@ -138,7 +141,7 @@ out:
 /* ---- key ---- */
 
 static enum sp_err
-key_create(int fd, struct secret **out)
+key_create(int fd, const struct seal_key_events *ev, struct secret **out)
 {
 	struct secret *k = NULL;
 	enum sp_err rc = SP_E_INTERNAL;
@@ -149,7 +152,7 @@ key_create(int fd, struct secret **out)
 	}
 	k->len = SEAL_KEY_LEN;
 
-	rc = write_all(fd, k->data, k->len);
+	rc = seal_write_all(fd, k->data, k->len, ev->write_failed);
 	if (rc != SP_OK) {
 		goto out;
 	}
@@ -160,14 +163,14 @@ key_create(int fd, struct secret **out)
 	*out = k;
 	k = NULL;
 	rc = SP_OK;
-	log_event(LOG_INFO, "seal.key.created", NULL);
+	log_event(LOG_INFO, ev->key_created, NULL);
 out:
 	secret_free(k);
 	return rc;
 }
 
-static enum sp_err
-key_read(const char *path, struct secret **out)
+enum sp_err
+seal_key_read(const char *path, const char *event, struct secret **out)
 {
 	struct secret *k = NULL;
 	struct stat st;
@@ -176,14 +179,14 @@ key_read(const char *path, struct secret **out)
 
 	rc = file_check_private(path);
 	if (rc != SP_OK) {
-		log_event(LOG_ERR, "seal.key.failed", "key_file_not_private");
+		log_event(LOG_ERR, event, "key_file_not_private");
 		goto out;
 	}
 
 	rc = SP_E_USAGE;
 	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) != 0 || st.st_size != SEAL_KEY_LEN) {
-		log_event(LOG_ERR, "seal.key.failed", "key_file_invalid");
+		log_event(LOG_ERR, event, "key_file_invalid");
 		goto out;
 	}
 
@@ -193,7 +196,7 @@ key_read(const char *path, struct secret **out)
 		goto out;
 	}
 	if (read_full(fd, k->data, SEAL_KEY_LEN) != SEAL_KEY_LEN) {
-		log_event(LOG_ERR, "seal.key.failed", "key_file_invalid");
+		log_event(LOG_ERR, event, "key_file_invalid");
 		rc = SP_E_USAGE;
 		goto out;
 	}
@@ -209,10 +212,9 @@ out:
 	return rc;
 }
 
-/* Use the key in path, or create it (O_EXCL, 0600) when absent, then
- * *created is 1. */
-static enum sp_err
-key_load(const char *path, struct secret **out, int *created)
+enum sp_err
+seal_key_load(const char *path, const struct seal_key_events *ev,
+	      struct secret **out, int *created)
 {
 	int fd;
 	enum sp_err rc;
@@ -220,46 +222,50 @@ key_load(const char *path, struct secret **out, int *created)
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 		  0600);
 	if (fd < 0 && errno == EEXIST) {
-		rc = key_read(path, out);
+		rc = seal_key_read(path, ev->key_failed, out);
 		goto out;
 	}
 	if (fd < 0) {
-		log_event(LOG_ERR, "seal.key.failed", "key_file_unusable",
+		log_event(LOG_ERR, ev->key_failed, "key_file_unusable",
 			  LOG_ERRNO(errno));
 		rc = SP_E_USAGE;
 		goto out;
 	}
-	rc = key_create(fd, out);
+	rc = key_create(fd, ev, out);
 	close(fd);
 	if (rc != SP_OK) {
 		(void)unlink(path);
 	}
-	*created = rc == SP_OK;
+	if (created != NULL) {
+		*created = rc == SP_OK;
+	}
 out:
 	return rc;
 }
 
 /* ---- one file ---- */
 
-static enum sp_err
-blob_tmp_open(struct seal_blob *b)
+enum sp_err
+seal_blob_tmp_open(int blobs_fd, const char *event, char *tmp, int *fd)
 {
 	unsigned char rnd[SEAL_TMP_RAND];
 	char hex[2 * SEAL_TMP_RAND + 1];
 	enum sp_err rc = SP_E_INTERNAL;
 
+	tmp[0] = '\0';
+	*fd = -1;
 	if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
 		goto out;
 	}
 	hex_encode(rnd, sizeof(rnd), hex);
-	snprintf(b->tmp, sizeof(b->tmp), ".tmp-%s", hex);
-	b->out_fd = openat(b->job->blobs_fd, b->tmp,
-			   O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-			   SEAL_BLOB_MODE);
-	if (b->out_fd < 0) {
-		log_event(LOG_ERR, "seal.write.failed", "blob_create_failed",
+	snprintf(tmp, SEAL_TMP_NAME_MAX + 1, ".tmp-%s", hex);
+	*fd = openat(blobs_fd, tmp,
+		     O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		     SEAL_BLOB_MODE);
+	if (*fd < 0) {
+		log_event(LOG_ERR, event, "blob_create_failed",
 			  LOG_ERRNO(errno));
-		b->tmp[0] = '\0';
+		tmp[0] = '\0';
 		goto out;
 	}
 	rc = SP_OK;
@@ -276,7 +282,7 @@ blob_emit(struct seal_blob *b, const unsigned char *buf, size_t len)
 	if (EVP_DigestUpdate(b->sha, buf, len) != 1) {
 		goto out;
 	}
-	rc = write_all(b->out_fd, buf, len);
+	rc = seal_write_all(b->out_fd, buf, len, "seal.write.failed");
 out:
 	return rc;
 }
@@ -294,7 +300,8 @@ blob_begin(struct seal_blob *b)
 		goto out;
 	}
 
-	rc = blob_tmp_open(b);
+	rc = seal_blob_tmp_open(b->job->blobs_fd, "seal.write.failed", b->tmp,
+				&b->out_fd);
 	if (rc != SP_OK) {
 		goto out;
 	}
@@ -981,35 +988,65 @@ sign_key_check(const struct seal_opts *opts)
 	return rc;
 }
 
-static enum sp_err
-manifest_write(struct seal_job *job)
+enum sp_err
+seal_manifest_encrypt(struct manifest *m, const struct secret *key,
+		      const char *event, unsigned char **ct, size_t *ct_len)
 {
-	char path[PATH_MAX];
 	struct sealed_params p;
 	struct strbuf sb;
-	unsigned char *ct = NULL;
-	size_t ct_len = 0;
 	const char *reason = NULL;
-	int n;
 	enum sp_err rc;
 
 	strbuf_init(&sb, MANIFEST_MAX);
-	rc = manifest_check(job->m, &reason);
+	rc = manifest_check(m, &reason);
 	if (rc != SP_OK) {
-		log_event(LOG_ERR, "seal.input.failed", reason);
+		log_event(LOG_ERR, event, reason);
 		rc = SP_E_USAGE;
 		goto out;
 	}
-	rc = manifest_print(job->m, &sb);
+	rc = manifest_print(m, &sb);
 	if (rc != SP_OK) {
-		log_event(LOG_ERR, "seal.input.failed", "manifest_too_large");
+		log_event(LOG_ERR, event, "manifest_too_large");
 		goto out;
 	}
 
 	sealed_params_default(&p);
-	rc =
-	    sealed_encrypt_mem(&p, job->key, MANIFEST_AAD, strlen(MANIFEST_AAD),
-			       sb.buf, sb.len, &ct, &ct_len);
+	rc = sealed_encrypt_mem(&p, key, MANIFEST_AAD, strlen(MANIFEST_AAD),
+				sb.buf, sb.len, ct, ct_len);
+out:
+	strbuf_free(&sb);
+	return rc;
+}
+
+enum sp_err
+seal_manifest_store(const char *out_dir, const unsigned char *ct, size_t ct_len,
+		    const char *event)
+{
+	char path[PATH_MAX];
+	int n;
+	enum sp_err rc = SP_E_USAGE;
+
+	n = snprintf(path, sizeof(path), "%s/%s", out_dir, MANIFEST_NAME);
+	if (n < 0 || (size_t)n >= sizeof(path)) {
+		goto out;
+	}
+	rc = file_write_atomic(path, ct, ct_len, SEAL_BLOB_MODE);
+	if (rc != SP_OK) {
+		log_event(LOG_ERR, event, "manifest_write_failed");
+	}
+out:
+	return rc;
+}
+
+static enum sp_err
+manifest_write(struct seal_job *job)
+{
+	unsigned char *ct = NULL;
+	size_t ct_len = 0;
+	enum sp_err rc;
+
+	rc = seal_manifest_encrypt(job->m, job->key, "seal.input.failed", &ct,
+				   &ct_len);
 	if (rc != SP_OK) {
 		goto out;
 	}
@@ -1019,20 +1056,10 @@ manifest_write(struct seal_job *job)
 		goto out;
 	}
 
-	rc = SP_E_USAGE;
-	n = snprintf(path, sizeof(path), "%s/%s", job->opts->out_dir,
-		     MANIFEST_NAME);
-	if (n < 0 || (size_t)n >= sizeof(path)) {
-		goto out;
-	}
-	rc = file_write_atomic(path, ct, ct_len, SEAL_BLOB_MODE);
-	if (rc != SP_OK) {
-		log_event(LOG_ERR, "seal.write.failed",
-			  "manifest_write_failed");
-	}
+	rc = seal_manifest_store(job->opts->out_dir, ct, ct_len,
+				 "seal.write.failed");
 out:
 	free(ct);
-	strbuf_free(&sb);
 	return rc;
 }
 
@@ -1102,7 +1129,8 @@ seal_prepare(struct seal_job *job)
 		goto out;
 	}
 
-	rc = key_load(opts->key_file, &job->key, &job->key_created);
+	rc = seal_key_load(opts->key_file, &seal_key_ev, &job->key,
+			   &job->key_created);
 	if (rc != SP_OK) {
 		goto out;
 	}

@@ -174,4 +174,20 @@ void source_free(struct source *s);
  */
 int source_name_valid(const char *name);
 
+/*
+ * For the schemes: a sink in front of the caller's, so a scheme can tell
+ * a stop by the sink (sink_rc not SP_OK; the sink has logged it) from a
+ * transfer failure, which only the scheme logs. Set sink and arg, and
+ * sink_rc to SP_OK, then pass source_relay_sink with the relay as arg.
+ */
+struct source_relay {
+	source_sink_fn sink;
+	void *arg;
+	int sink_rc; /* out: what the sink last returned */
+};
+
+/* A source_sink_fn for arg a struct source_relay: hands the bytes on
+ * and keeps the sink's answer in sink_rc. Returns that answer. */
+int source_relay_sink(void *arg, const void *buf, size_t len);
+
 #endif

@@ -52,7 +52,7 @@ out:
 
 /* GET the THIM certification document and take vcekCert as DER. */
 static long
-fetch_vcek(unsigned char *der, size_t cap)
+fetch_vcek(const struct az_vtpm_evidence *ev, unsigned char *der, size_t cap)
 {
 	char err[AZ_SNP_ERR_MAX];
 	const char *pem;
@@ -61,6 +61,7 @@ fetch_vcek(unsigned char *der, size_t cap)
 	size_t len = 0;
 	long n = -1;
 
+	(void)ev; /* the VCEK is the host's, not the report's */
 	if (az_imds_request("GET", AZ_SNP_THIM_PATH, NULL, &body, &len) !=
 	    SP_OK) {
 		goto out;
@@ -92,43 +93,8 @@ static enum sp_err
 az_snp_collect(const char *root, const unsigned char *digest, size_t dlen,
 	       char **json)
 {
-	enum sp_err rc = SP_E_ATTEST;
-	unsigned char vcek[AZ_SNP_VCEK_MAX];
-	struct az_vtpm_evidence *ev = NULL;
-	struct strbuf sb;
-	long vlen;
-
-	strbuf_init(&sb, EVIDENCE_MAX);
-	ev = calloc(1, sizeof(*ev));
-	if (ev == NULL) {
-		rc = SP_E_INTERNAL;
-		goto out;
-	}
-	if (az_vtpm_gather(root, HCL_TYPE_SNP, digest, dlen, ev) != SP_OK) {
-		goto out;
-	}
-	vlen = fetch_vcek(vcek, sizeof(vcek));
-	if (vlen < 0) {
-		goto out;
-	}
-
-	strbuf_appends(&sb, "{");
-	az_vtpm_json_common(&sb, ev);
-	strbuf_appends(&sb, ",\"vcek\":");
-	az_vtpm_append_b64url(&sb, vcek, (size_t)vlen);
-	strbuf_appends(&sb, "}");
-	if (!strbuf_ok(&sb)) {
-		rc = SP_E_INTERNAL;
-		goto out;
-	}
-	*json = sb.buf;
-	sb.buf = NULL;
-	rc = SP_OK;
-out:
-	strbuf_free(&sb);
-	az_vtpm_evidence_free(ev);
-	free(ev);
-	return rc;
+	return az_vtpm_collect(root, HCL_TYPE_SNP, digest, dlen, "vcek",
+			       AZ_SNP_VCEK_MAX, fetch_vcek, json);
 }
 
 const struct attest_provider attest_az_snp_vtpm = {

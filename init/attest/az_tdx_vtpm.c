@@ -88,8 +88,9 @@ decode_b64url(const char *s, unsigned char *out, size_t cap)
 
 /* Ask IMDS for the TD quote of the HCL's TDREPORT; check REPORTDATA. */
 static long
-fetch_td_quote(const struct hcl_report *rep, unsigned char *q, size_t cap)
+fetch_td_quote(const struct az_vtpm_evidence *ev, unsigned char *q, size_t cap)
 {
+	const struct hcl_report *rep = &ev->report;
 	char err[AZ_TDX_ERR_MAX];
 	const unsigned char *rd;
 	const char *b64;
@@ -129,45 +130,8 @@ static enum sp_err
 az_tdx_collect(const char *root, const unsigned char *digest, size_t dlen,
 	       char **json)
 {
-	enum sp_err rc = SP_E_ATTEST;
-	struct az_vtpm_evidence *ev = NULL;
-	unsigned char *quote = NULL;
-	struct strbuf sb;
-	long qlen;
-
-	strbuf_init(&sb, EVIDENCE_MAX);
-	ev = calloc(1, sizeof(*ev));
-	quote = malloc(AZ_TDX_QUOTE_MAX);
-	if (ev == NULL || quote == NULL) {
-		rc = SP_E_INTERNAL;
-		goto out;
-	}
-	if (az_vtpm_gather(root, HCL_TYPE_TDX, digest, dlen, ev) != SP_OK) {
-		goto out;
-	}
-	qlen = fetch_td_quote(&ev->report, quote, AZ_TDX_QUOTE_MAX);
-	if (qlen < 0) {
-		goto out;
-	}
-
-	strbuf_appends(&sb, "{");
-	az_vtpm_json_common(&sb, ev);
-	strbuf_appends(&sb, ",\"td_quote\":");
-	az_vtpm_append_b64url(&sb, quote, (size_t)qlen);
-	strbuf_appends(&sb, "}");
-	if (!strbuf_ok(&sb)) {
-		rc = SP_E_INTERNAL;
-		goto out;
-	}
-	*json = sb.buf;
-	sb.buf = NULL;
-	rc = SP_OK;
-out:
-	strbuf_free(&sb);
-	az_vtpm_evidence_free(ev);
-	free(ev);
-	free(quote);
-	return rc;
+	return az_vtpm_collect(root, HCL_TYPE_TDX, digest, dlen, "td_quote",
+			       AZ_TDX_QUOTE_MAX, fetch_td_quote, json);
 }
 
 const struct attest_provider attest_az_tdx_vtpm = {

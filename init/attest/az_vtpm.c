@@ -15,6 +15,7 @@
 
 #include <openssl/x509.h>
 
+#include "attest.h"
 #include "az_vtpm.h"
 #include "b64.h"
 #include "http.h"
@@ -290,6 +291,52 @@ az_vtpm_json_common(struct strbuf *sb, const struct az_vtpm_evidence *ev)
 	tpm_append_pcrs_json(sb, q);
 	strbuf_appends(sb, "},\"hcl_report\":");
 	az_vtpm_append_b64url(sb, ev->hcl, ev->hcl_len);
+}
+
+enum sp_err
+az_vtpm_collect(const char *root, uint32_t type, const unsigned char *digest,
+		size_t dlen, const char *member, size_t cap,
+		az_vtpm_collateral_fn collateral, char **json)
+{
+	enum sp_err rc = SP_E_ATTEST;
+	struct az_vtpm_evidence *ev = NULL;
+	unsigned char *buf = NULL;
+	struct strbuf sb;
+	long n;
+
+	strbuf_init(&sb, EVIDENCE_MAX);
+	ev = calloc(1, sizeof(*ev));
+	buf = malloc(cap);
+	if (ev == NULL || buf == NULL) {
+		rc = SP_E_INTERNAL;
+		goto out;
+	}
+	if (az_vtpm_gather(root, type, digest, dlen, ev) != SP_OK) {
+		goto out;
+	}
+	n = collateral(ev, buf, cap);
+	if (n < 0) {
+		goto out;
+	}
+
+	strbuf_appends(&sb, "{");
+	az_vtpm_json_common(&sb, ev);
+	strbuf_appendf(&sb, ",\"%s\":", member);
+	az_vtpm_append_b64url(&sb, buf, (size_t)n);
+	strbuf_appends(&sb, "}");
+	if (!strbuf_ok(&sb)) {
+		rc = SP_E_INTERNAL;
+		goto out;
+	}
+	*json = sb.buf;
+	sb.buf = NULL;
+	rc = SP_OK;
+out:
+	strbuf_free(&sb);
+	az_vtpm_evidence_free(ev);
+	free(ev);
+	free(buf);
+	return rc;
 }
 
 /* Send one request; SP_OK only for a 200 answer. */

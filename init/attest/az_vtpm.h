@@ -68,6 +68,26 @@ void az_vtpm_json_common(struct strbuf *sb, const struct az_vtpm_evidence *ev);
 void az_vtpm_append_b64url(struct strbuf *sb, const unsigned char *p, size_t n);
 
 /*
+ * A provider's own collateral for the gathered evidence (the VCEK, the
+ * TD quote): at most cap bytes into buf. Returns its length, or -1 with
+ * the reason logged.
+ */
+typedef long (*az_vtpm_collateral_fn)(const struct az_vtpm_evidence *ev,
+				      unsigned char *buf, size_t cap);
+
+/*
+ * The whole collect step of a provider: run the flow (az_vtpm_gather),
+ * fetch up to cap bytes of collateral, and set *json to the evidence
+ * {common members (az_vtpm_json_common), "<member>": base64url of the
+ * collateral}, malloc'd for the caller to free. Returns SP_OK,
+ * SP_E_ATTEST (logged) or SP_E_INTERNAL.
+ */
+SP_MUST_CHECK enum sp_err
+az_vtpm_collect(const char *root, uint32_t type, const unsigned char *digest,
+		size_t dlen, const char *member, size_t cap,
+		az_vtpm_collateral_fn collateral, char **json);
+
+/*
  * One IMDS request: method "GET" or "POST" to base + path with the
  * "Metadata: true" header (and a JSON body for POST). On SP_OK *body is
  * the malloc'd reply of a 200 answer (at most AZ_IMDS_BODY_MAX bytes),

@@ -41,6 +41,15 @@ source_name_valid(const char *name)
 	return ok;
 }
 
+int
+source_relay_sink(void *arg, const void *buf, size_t len)
+{
+	struct source_relay *r = arg;
+
+	r->sink_rc = r->sink(r->arg, buf, len);
+	return r->sink_rc;
+}
+
 /* The ops for url's scheme, or NULL; *scheme gets its name. */
 static const struct source_ops *
 ops_for(const char *url, const struct source_opts *opts, const char **scheme)

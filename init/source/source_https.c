@@ -21,13 +21,6 @@ struct https_state {
 	char last_err[HTTP_ERRBUF];
 };
 
-/* Remembers whether a stop came from the sink, so only ours is logged. */
-struct https_relay {
-	source_sink_fn sink;
-	void *arg;
-	int sink_rc;
-};
-
 static void
 https_close(void *state)
 {
@@ -82,20 +75,11 @@ out:
 }
 
 static int
-relay(void *arg, const void *buf, size_t len)
-{
-	struct https_relay *r = arg;
-
-	r->sink_rc = r->sink(r->arg, buf, len);
-	return r->sink_rc;
-}
-
-static int
 https_fetch(void *state, const char *name, uint64_t offset, uint64_t length,
 	    source_sink_fn sink, void *arg)
 {
 	struct https_state *st = state;
-	struct https_relay r = {sink, arg, SP_OK};
+	struct source_relay r = {sink, arg, SP_OK};
 	char errbuf[HTTP_ERRBUF] = "";
 	char *url = NULL;
 	size_t n;
@@ -115,8 +99,8 @@ https_fetch(void *state, const char *name, uint64_t offset, uint64_t length,
 
 	/* XXX: libcurl copies st->headers (tokens) into its heap for each
 	 * request and frees them without wiping. */
-	rc = http_stream(st->client, url, st->headers, offset, length, relay,
-			 &r, errbuf);
+	rc = http_stream(st->client, url, st->headers, offset, length,
+			 source_relay_sink, &r, errbuf);
 	snprintf(st->last_err, sizeof(st->last_err), "%s", errbuf);
 	st->range_ignored = rc != SP_OK && (offset > 0 || length > 0) &&
 			    r.sink_rc == SP_OK &&

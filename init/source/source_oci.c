@@ -64,10 +64,8 @@ struct oci_state {
 
 /* A fetch on its way to the sink: counted, and hashed when whole. */
 struct oci_relay {
-	source_sink_fn sink;
-	void *arg;
-	int sink_rc;
-	uint64_t want; /* bytes the layer may still send */
+	struct source_relay to; /* the caller's sink */
+	uint64_t want;		/* bytes the layer may still send */
 	uint64_t got;
 	EVP_MD_CTX *sha; /* NULL for a ranged fetch */
 	int too_long;
@@ -459,17 +457,17 @@ relay(void *arg, const void *buf, size_t len)
 
 	if (len > r->want - r->got) {
 		r->too_long = 1;
-		r->sink_rc = SP_E_INTEGRITY;
+		r->to.sink_rc = SP_E_INTEGRITY;
 		goto out;
 	}
 	if (r->sha != NULL && EVP_DigestUpdate(r->sha, buf, len) != 1) {
-		r->sink_rc = SP_E_INTERNAL;
+		r->to.sink_rc = SP_E_INTERNAL;
 		goto out;
 	}
 	r->got += len;
-	r->sink_rc = r->sink(r->arg, buf, len);
+	(void)source_relay_sink(&r->to, buf, len);
 out:
-	return r->sink_rc;
+	return r->to.sink_rc;
 }
 
 /* After a whole-layer fetch: every byte there, and the right ones. */
@@ -536,7 +534,7 @@ oci_fetch(void *state, const char *name, uint64_t offset, uint64_t length,
 	  source_sink_fn sink, void *arg)
 {
 	struct oci_state *st = state;
-	struct oci_relay r = {sink, arg, SP_OK, 0, 0, NULL, 0};
+	struct oci_relay r = {{sink, arg, SP_OK}, 0, 0, NULL, 0};
 	const struct oci_layer *l;
 	char errbuf[HTTP_ERRBUF] = "";
 	int whole;
@@ -573,7 +571,7 @@ oci_fetch(void *state, const char *name, uint64_t offset, uint64_t length,
 	snprintf(st->last_err, sizeof(st->last_err), "%s", errbuf);
 	if (r.too_long) {
 		oci_log("source.fetch.failed", "oci_blob_too_long");
-	} else if (rc != SP_OK && r.sink_rc == SP_OK) {
+	} else if (rc != SP_OK && r.to.sink_rc == SP_OK) {
 		log_event(
 		    LOG_ERR, "source.fetch.failed",
 		    rc == SP_E_NOTFOUND ? "source_not_found"

@@ -58,13 +58,6 @@ struct s3_state {
 	char last_err[HTTP_ERRBUF];
 };
 
-/* Remembers whether a stop came from the sink, so only ours is logged. */
-struct s3_relay {
-	source_sink_fn sink;
-	void *arg;
-	int sink_rc;
-};
-
 static void
 s3_close(void *state)
 {
@@ -448,15 +441,6 @@ out:
 	return rc;
 }
 
-static int
-relay(void *arg, const void *buf, size_t len)
-{
-	struct s3_relay *r = arg;
-
-	r->sink_rc = r->sink(r->arg, buf, len);
-	return r->sink_rc;
-}
-
 /* The reason code for a refusal with this status. */
 static const char *
 status_reason(long status, int rc)
@@ -535,7 +519,7 @@ s3_fetch(void *state, const char *name, uint64_t offset, uint64_t length,
 	 source_sink_fn sink, void *arg)
 {
 	struct s3_state *st = state;
-	struct s3_relay r = {sink, arg, SP_OK};
+	struct source_relay r = {sink, arg, SP_OK};
 	char errbuf[HTTP_ERRBUF] = "";
 	char *path = NULL;
 	char *url = NULL;
@@ -562,8 +546,8 @@ s3_fetch(void *state, const char *name, uint64_t offset, uint64_t length,
 	}
 
 	/* XXX: libcurl copies these lines (token, signature) unwiped. */
-	rc = http_stream(st->client, url, st->lines, offset, length, relay, &r,
-			 errbuf);
+	rc = http_stream(st->client, url, st->lines, offset, length,
+			 source_relay_sink, &r, errbuf);
 	if (rc != SP_OK && r.sink_rc == SP_OK) {
 		log_failure(st, url, rc, errbuf);
 	}
