@@ -752,30 +752,22 @@ out:
 static void
 backend_open(struct h2_stream *s)
 {
-	const struct netaddr *a = &cfg_of(s->h)->backend_addr;
-	int one = 1;
+	int done = 0;
 	int fd;
-	int r;
 	int e;
 
-	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-		    0);
-	if (fd < 0) {
-		backend_fail(s, 502, "backend_socket", errno);
-		goto out;
-	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	r = connect(fd, (const struct sockaddr *)&a->ss, a->len);
-	if ((r != 0 && errno != EINPROGRESS) ||
-	    loop_watch(s->h->c->w, fd, &s->src) != 0) {
+	fd = netaddr_connect(&cfg_of(s->h)->backend_addr, &done);
+	if (fd < 0 || loop_watch(s->h->c->w, fd, &s->src) != 0) {
 		e = errno;
-		close(fd);
+		if (fd >= 0) {
+			close(fd);
+		}
 		backend_fail(s, 502, "backend_connect", e);
 		goto out;
 	}
 	s->be_fd = fd;
-	s->be_out = r == 0;
-	s->be_connecting = r != 0;
+	s->be_out = done;
+	s->be_connecting = !done;
 	s->deadline = now_of(s->h) + cfg_of(s->h)->connect_s * SEC_NS;
 out:
 	return;

@@ -120,18 +120,14 @@ static void
 probe_start(struct health *h, struct health_conn *hc, uint64_t now)
 {
 	const struct netaddr *a = &h->srv->cfg->backend_addr;
+	int done;
 	int fd;
 
 	hc->state = HS_PROBE;
 	hc->probe_deadline = now + HEALTH_PROBE_NS;
 	set_interest(h, hc->fd, &hc->src, 0, EPOLL_CTL_MOD);
-	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-		    0);
+	fd = netaddr_connect(a, &done);
 	if (fd < 0) {
-		hc->probe_deadline = now;
-	} else if (connect(fd, (const struct sockaddr *)&a->ss, a->len) != 0 &&
-		   errno != EINPROGRESS) {
-		close(fd);
 		hc->probe_deadline = now;
 	} else if (set_interest(h, fd, &hc->probe_src, EPOLLOUT,
 				EPOLL_CTL_ADD) != 0) {

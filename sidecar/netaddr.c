@@ -2,10 +2,14 @@
  * netaddr.c: numeric socket addresses.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "netaddr.h"
 #include "util.h"
@@ -134,4 +138,28 @@ netaddr_port(const struct sockaddr *sa)
 		port = ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
 	}
 	return port;
+}
+
+int
+netaddr_connect(const struct netaddr *a, int *done)
+{
+	int one = 1;
+	int fd;
+	int e;
+
+	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		    0);
+	if (fd < 0) {
+		goto out;
+	}
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	*done = connect(fd, (const struct sockaddr *)&a->ss, a->len) == 0;
+	if (!*done && errno != EINPROGRESS) {
+		e = errno;
+		close(fd);
+		errno = e;
+		fd = -1;
+	}
+out:
+	return fd;
 }

@@ -36,6 +36,14 @@ int netaddr_is_loopback(const struct netaddr *a);
  */
 void netaddr_ip(const struct sockaddr *sa, char *out, size_t cap);
 
+/*
+ * Start a non-blocking, close-on-exec TCP connection to a, with Nagle
+ * off (streamed tokens must not wait for a full segment). Returns the
+ * socket and sets *done to 1 when already connected, 0 when the connect
+ * is in progress (wait for writability); or -1 with errno set.
+ */
+int netaddr_connect(const struct netaddr *a, int *done);
+
 /* The port of sa in host order, 0 for an unknown family. */
 uint16_t netaddr_port(const struct sockaddr *sa);
 

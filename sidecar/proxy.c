@@ -548,32 +548,24 @@ note_request(struct conn *c, const char *head, const struct h1_msg *m)
 static void
 backend_open(struct conn *c)
 {
-	const struct netaddr *a = &cfg_of(c)->backend_addr;
-	int one = 1;
+	int done = 0;
 	int fd;
-	int r;
 	int e;
 
-	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-		    0);
-	if (fd < 0) {
-		backend_fail(c, 502, "backend_socket", errno);
-		goto out;
-	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	r = connect(fd, (const struct sockaddr *)&a->ss, a->len);
-	if ((r != 0 && errno != EINPROGRESS) ||
-	    loop_watch(c->w, fd, &c->be_src) != 0) {
+	fd = netaddr_connect(&cfg_of(c)->backend_addr, &done);
+	if (fd < 0 || loop_watch(c->w, fd, &c->be_src) != 0) {
 		e = errno;
-		close(fd);
+		if (fd >= 0) {
+			close(fd);
+		}
 		backend_fail(c, 502, "backend_connect", e);
 		goto out;
 	}
 
 	c->be_fd = fd;
 	c->be_in = 0;
-	c->be_out = r == 0;
-	c->be_connecting = r != 0;
+	c->be_out = done;
+	c->be_connecting = !done;
 	if (c->be_connecting) {
 		set_timer(c, TM_CONNECT, cfg_of(c)->connect_s * SEC_NS);
 	}
@@ -819,6 +811,30 @@ request_head(struct conn *c)
 	return progress;
 }
 
+/*
+ * Advance a body's framing over the n bytes at p: a length-delimited body
+ * takes at most *left of them, a chunked one what the chunk parser
+ * accepts. *used gets the bytes taken; returns whether the body ended.
+ */
+static enum h1_chunk_result
+body_advance(enum h1_framing framing, uint64_t *left, struct h1_chunk *chunk,
+	     const char *p, size_t n, size_t *used)
+{
+	enum h1_chunk_result r = H1_CHUNK_MORE;
+
+	*used = n;
+	if (framing == H1_BODY_LENGTH) {
+		if (*used > *left) {
+			*used = (size_t)*left;
+		}
+		*left -= *used;
+		r = *left == 0 ? H1_CHUNK_DONE : H1_CHUNK_MORE;
+	} else if (framing == H1_BODY_CHUNKED) {
+		r = h1_chunk_feed(chunk, p, n, used);
+	}
+	return r;
+}
+
 /* Clear request body bytes for forwarding as their framing checks out. */
 static int
 request_body(struct conn *c)
@@ -832,16 +848,8 @@ request_body(struct conn *c)
 	if (avail == 0) {
 		goto out;
 	}
-	if (c->req_framing == H1_BODY_LENGTH) {
-		if (used > c->req_left) {
-			used = (size_t)c->req_left;
-		}
-		c->req_left -= used;
-		r = c->req_left == 0 ? H1_CHUNK_DONE : H1_CHUNK_MORE;
-	} else if (c->req_framing == H1_BODY_CHUNKED) {
-		r = h1_chunk_feed(&c->req_chunk, b->data + b->fwd, avail,
-				  &used);
-	}
+	r = body_advance(c->req_framing, &c->req_left, &c->req_chunk,
+			 b->data + b->fwd, avail, &used);
 	b->fwd += used;
 	c->bytes_in += used;
 	progress = 1;
@@ -1198,16 +1206,8 @@ response_body(struct conn *c)
 	if (avail == 0) {
 		goto out;
 	}
-	if (c->resp_framing == H1_BODY_LENGTH) {
-		if (used > c->resp_left) {
-			used = (size_t)c->resp_left;
-		}
-		c->resp_left -= used;
-		r = c->resp_left == 0 ? H1_CHUNK_DONE : H1_CHUNK_MORE;
-	} else if (c->resp_framing == H1_BODY_CHUNKED) {
-		r = h1_chunk_feed(&c->resp_chunk, b->data + b->fwd, avail,
-				  &used);
-	}
+	r = body_advance(c->resp_framing, &c->resp_left, &c->resp_chunk,
+			 b->data + b->fwd, avail, &used);
 	b->fwd += used;
 	progress = 1;
 
