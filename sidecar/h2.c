@@ -1456,17 +1456,14 @@ out:
 static int
 be_connected(struct h2_stream *s)
 {
-	socklen_t len = sizeof(int);
-	int err = 0;
+	int err;
 	int progress = 0;
 
 	if (s->be_fd < 0 || !s->be_connecting || !s->be_out) {
 		goto out;
 	}
 	progress = 1;
-	if (getsockopt(s->be_fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) {
-		err = errno;
-	}
+	err = netaddr_connect_result(s->be_fd);
 	if (err != 0) {
 		backend_fail(s, 502, "backend_connect", err);
 		goto out;

@@ -311,8 +311,6 @@ health_event(struct health *h, struct pollsrc *src, uint32_t events,
 	     uint64_t now)
 {
 	struct health_conn *hc = NULL;
-	socklen_t len = sizeof(int);
-	int err = 0;
 
 	(void)events;
 	if (src->role == HR_LISTEN) {
@@ -321,11 +319,7 @@ health_event(struct health *h, struct pollsrc *src, uint32_t events,
 		hc = (struct health_conn *)((char *)src -
 					    offsetof(struct health_conn,
 						     probe_src));
-		if (getsockopt(hc->probe_fd, SOL_SOCKET, SO_ERROR, &err,
-			       &len) != 0) {
-			err = errno;
-		}
-		readyz_answer(h, hc, err == 0);
+		readyz_answer(h, hc, netaddr_connect_result(hc->probe_fd) == 0);
 	} else {
 		hc = (struct health_conn *)((char *)src -
 					    offsetof(struct health_conn, src));

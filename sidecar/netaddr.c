@@ -163,3 +163,15 @@ netaddr_connect(const struct netaddr *a, int *done)
 out:
 	return fd;
 }
+
+int
+netaddr_connect_result(int fd)
+{
+	socklen_t len = sizeof(int);
+	int err = 0;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) {
+		err = errno;
+	}
+	return err;
+}

@@ -44,6 +44,9 @@ void netaddr_ip(const struct sockaddr *sa, char *out, size_t cap);
  */
 int netaddr_connect(const struct netaddr *a, int *done);
 
+/* The outcome of a connect started by netaddr_connect: 0 or an errno. */
+int netaddr_connect_result(int fd);
+
 /* The port of sa in host order, 0 for an unknown family. */
 uint16_t netaddr_port(const struct sockaddr *sa);
 

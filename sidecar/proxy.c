@@ -893,17 +893,14 @@ out:
 static int
 backend_check_connect(struct conn *c)
 {
-	socklen_t len = sizeof(int);
-	int err = 0;
+	int err;
 	int progress = 0;
 
 	if (!active(c) || c->be_fd < 0 || !c->be_connecting || !c->be_out) {
 		goto out;
 	}
 	progress = 1;
-	if (getsockopt(c->be_fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) {
-		err = errno;
-	}
+	err = netaddr_connect_result(c->be_fd);
 	if (err != 0) {
 		backend_fail(c, 502, "backend_connect", err);
 		goto out;
