@@ -1746,20 +1746,18 @@ client_read(struct h2_conn *h)
 {
 	struct conn *c = h->c;
 	ssize_t r;
-	int ready;
 	int n;
 	int err;
 	int progress = 0;
 
-	ready =
-	    c->rd_on_out ? c->cli_out : (c->cli_in || SSL_has_pending(c->ssl));
-	if (!ready || h->dying || !nghttp2_session_want_read(h->ng)) {
+	if (!proxy_tls_can_read(c) || h->dying ||
+	    !nghttp2_session_want_read(h->ng)) {
 		goto out;
 	}
 	ERR_clear_error();
 	n = SSL_read(c->ssl, c->w->scratch, H2_READ_MAX);
 	if (n > 0) {
-		c->rd_on_out = 0;
+		proxy_tls_read_done(c);
 		progress = 1;
 		h->idle_deadline = now_of(h) + cfg_of(h)->idle_s * SEC_NS;
 		r = nghttp2_session_mem_recv(h->ng, (uint8_t *)c->w->scratch,
@@ -1775,14 +1773,7 @@ client_read(struct h2_conn *h)
 		}
 		goto out;
 	}
-	err = SSL_get_error(c->ssl, n);
-	if (err == SSL_ERROR_WANT_READ) {
-		c->cli_in = 0;
-		c->rd_on_out = 0;
-	} else if (err == SSL_ERROR_WANT_WRITE) {
-		c->cli_out = 0;
-		c->rd_on_out = 1;
-	} else {
+	if (!proxy_tls_blocked(c, n, 0, &err)) {
 		/* EOF or a broken session: every stream ends now. */
 		h->eof = 1;
 		h->close_why = "client_abort";
@@ -1831,7 +1822,6 @@ static int
 client_write(struct h2_conn *h)
 {
 	struct conn *c = h->c;
-	int ready;
 	int n;
 	int err;
 	int progress = 0;
@@ -1844,27 +1834,19 @@ client_write(struct h2_conn *h)
 				break;
 			}
 		}
-		ready = c->wr_on_in ? c->cli_in : c->cli_out;
-		if (!ready) {
+		if (!proxy_tls_can_write(c)) {
 			break;
 		}
 		ERR_clear_error();
 		n = SSL_write(c->ssl, h->out + h->out_off,
 			      (int)(h->out_len - h->out_off));
 		if (n > 0) {
-			c->wr_on_in = 0;
+			proxy_tls_wrote(c);
 			h->out_off += (size_t)n;
 			progress = 1;
 			continue;
 		}
-		err = SSL_get_error(c->ssl, n);
-		if (err == SSL_ERROR_WANT_WRITE) {
-			c->cli_out = 0;
-			c->wr_on_in = 0;
-		} else if (err == SSL_ERROR_WANT_READ) {
-			c->cli_in = 0;
-			c->wr_on_in = 1;
-		} else {
+		if (!proxy_tls_blocked(c, n, 1, &err)) {
 			h->eof = 1;
 			h->close_why = "client_write";
 			progress = 1;

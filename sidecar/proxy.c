@@ -382,15 +382,60 @@ out:
 	return;
 }
 
+int
+proxy_tls_can_read(const struct conn *c)
+{
+	return c->rd_on_out ? c->cli_out : c->cli_in || SSL_has_pending(c->ssl);
+}
+
+int
+proxy_tls_can_write(const struct conn *c)
+{
+	return c->wr_on_in ? c->cli_in : c->cli_out;
+}
+
+void
+proxy_tls_read_done(struct conn *c)
+{
+	c->rd_on_out = 0;
+}
+
+void
+proxy_tls_wrote(struct conn *c)
+{
+	c->wr_on_in = 0;
+}
+
+int
+proxy_tls_blocked(struct conn *c, int n, int writing, int *err)
+{
+	int blocked = 1;
+
+	/* A read's flag and a write's flag are tracked apart. */
+	*err = SSL_get_error(c->ssl, n);
+	if (*err == SSL_ERROR_WANT_READ) {
+		c->cli_in = 0;
+	} else if (*err == SSL_ERROR_WANT_WRITE) {
+		c->cli_out = 0;
+	} else {
+		blocked = 0;
+	}
+	if (blocked && writing) {
+		c->wr_on_in = *err == SSL_ERROR_WANT_READ;
+	} else if (blocked) {
+		c->rd_on_out = *err == SSL_ERROR_WANT_WRITE;
+	}
+	return blocked;
+}
+
 static int
 do_handshake(struct conn *c)
 {
-	int ready = c->rd_on_out ? c->cli_out : c->cli_in;
 	int progress = 0;
 	int r;
 	int err;
 
-	if (!ready) {
+	if (!proxy_tls_can_read(c)) {
 		goto out;
 	}
 	ERR_clear_error();
@@ -408,14 +453,7 @@ do_handshake(struct conn *c)
 		goto out;
 	}
 
-	err = SSL_get_error(c->ssl, r);
-	if (err == SSL_ERROR_WANT_READ) {
-		c->cli_in = 0;
-		c->rd_on_out = 0;
-	} else if (err == SSL_ERROR_WANT_WRITE) {
-		c->cli_out = 0;
-		c->rd_on_out = 1;
-	} else {
+	if (!proxy_tls_blocked(c, r, 0, &err)) {
 		handshake_failed(c, tlsctx_classify(err));
 		progress = 1;
 	}
@@ -459,14 +497,11 @@ static int
 client_read(struct conn *c)
 {
 	struct iobuf *b = &c->c2b;
-	int ready;
 	int progress = 0;
 	int n;
 	int err;
 
-	ready =
-	    c->rd_on_out ? c->cli_out : (c->cli_in || SSL_has_pending(c->ssl));
-	if (!want_client_read(c) || !ready) {
+	if (!want_client_read(c) || !proxy_tls_can_read(c)) {
 		goto out;
 	}
 	if (iobuf_reserve(b, PROXY_BUF_SIZE) != 0) {
@@ -483,19 +518,12 @@ client_read(struct conn *c)
 	n = SSL_read(c->ssl, b->data + b->end, (int)(b->cap - b->end));
 	if (n > 0) {
 		b->end += (size_t)n;
-		c->rd_on_out = 0;
+		proxy_tls_read_done(c);
 		touch(c);
 		progress = 1;
 		goto out;
 	}
-	err = SSL_get_error(c->ssl, n);
-	if (err == SSL_ERROR_WANT_READ) {
-		c->cli_in = 0;
-		c->rd_on_out = 0;
-	} else if (err == SSL_ERROR_WANT_WRITE) {
-		c->cli_out = 0;
-		c->rd_on_out = 1;
-	} else {
+	if (!proxy_tls_blocked(c, n, 0, &err)) {
 		client_eof(c);
 		progress = 1;
 	}
@@ -1279,12 +1307,11 @@ client_write(struct conn *c)
 {
 	const char *p;
 	size_t len;
-	int ready = c->wr_on_in ? c->cli_in : c->cli_out;
 	int progress = 0;
 	int n;
 	int err;
 
-	if (!active(c) || !ready) {
+	if (!active(c) || !proxy_tls_can_write(c)) {
 		goto out;
 	}
 	p = client_pending(c, &len);
@@ -1298,19 +1325,12 @@ client_write(struct conn *c)
 	ERR_clear_error();
 	n = SSL_write(c->ssl, p, (int)len);
 	if (n > 0) {
-		c->wr_on_in = 0;
+		proxy_tls_wrote(c);
 		client_wrote(c, (size_t)n);
 		progress = 1;
 		goto out;
 	}
-	err = SSL_get_error(c->ssl, n);
-	if (err == SSL_ERROR_WANT_WRITE) {
-		c->cli_out = 0;
-		c->wr_on_in = 0;
-	} else if (err == SSL_ERROR_WANT_READ) {
-		c->cli_in = 0;
-		c->wr_on_in = 1;
-	} else {
+	if (!proxy_tls_blocked(c, n, 1, &err)) {
 		client_gone(c, "client_write");
 		progress = 1;
 	}

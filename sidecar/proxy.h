@@ -160,4 +160,23 @@ void proxy_free(struct conn *c);
 /* The connection an epoll source belongs to, and which side it is. */
 struct conn *proxy_from_src(struct pollsrc *src, int *backend);
 
+/*
+ * Non-blocking TLS bookkeeping shared by the HTTP/1 and HTTP/2 paths. A
+ * TLS read may need the socket writable (renegotiation-free TLS 1.3 key
+ * updates, say) and a write readable; these track which.
+ *
+ * proxy_tls_can_read/proxy_tls_can_write: 1 when SSL_read (or the
+ * handshake) / SSL_write on c may make progress now.
+ * proxy_tls_read_done/proxy_tls_wrote: record that a call moved bytes.
+ * proxy_tls_blocked: after SSL_read or SSL_do_handshake (writing 0) or
+ * SSL_write (writing 1) returned n <= 0, note which readiness the retry
+ * waits for and return 1; or return 0 when the session is over, with
+ * the SSL error code in *err.
+ */
+int proxy_tls_can_read(const struct conn *c);
+int proxy_tls_can_write(const struct conn *c);
+void proxy_tls_read_done(struct conn *c);
+void proxy_tls_wrote(struct conn *c);
+int proxy_tls_blocked(struct conn *c, int n, int writing, int *err);
+
 #endif
