@@ -13,6 +13,7 @@
 
 #include "attest.h"
 #include "attest/attest_providers.h"
+#include "attest/az_vtpm.h"
 #include "attest/tpm.h"
 #include "conf.h"
 #include "gpu.h"
@@ -76,6 +77,8 @@ static const struct conf_key init_config_keys[] = {
     {"init_data", CONF_STR, CFG_OFF(init_data), 0, 0, 0},
     {"gpu", CONF_STR, CFG_OFF(gpu), 0, 0, 0},
     {"platform_root", CONF_STR, CFG_OFF(platform_root), 0, 0, 0},
+    {"gpu_library", CONF_STR, CFG_OFF(gpu_library), 0, 0, 0},
+    {"azure.imds_url", CONF_STR, CFG_OFF(azure_imds_url), 0, 0, 0},
     {NULL, CONF_STR, 0, 0, 0, 0},
 };
 
@@ -511,6 +514,16 @@ check_attest_extras(struct config_check *c, struct init_config *cfg)
 			"must be none, optional, required or sampledevice");
 	}
 	cfg->gpu_mode = (unsigned)gm;
+	if (cfg->gpu_library != NULL) {
+		why = path_problem(cfg->gpu_library);
+		if (why == NULL &&
+		    strlen(cfg->gpu_library) >= GPU_LIBRARY_MAX) {
+			why = "is too long";
+		}
+		if (why != NULL) {
+			problem(c, "gpu_library", "%s", why);
+		}
+	}
 	if (cfg->platform_root != NULL) {
 		why = path_problem(cfg->platform_root);
 		if (why != NULL) {
@@ -519,6 +532,27 @@ check_attest_extras(struct config_check *c, struct init_config *cfg)
 			strip_slashes(cfg->platform_root);
 		}
 	}
+}
+
+/* azure.imds_url: where the az-* providers reach IMDS (tests, ops). */
+static void
+check_azure(struct config_check *c, struct init_config *cfg)
+{
+	const char *why;
+
+	if (cfg->azure_imds_url == NULL) {
+		goto out;
+	}
+	strip_slashes(cfg->azure_imds_url);
+	why = url_problem(cfg->azure_imds_url, 1);
+	if (why == NULL && strlen(cfg->azure_imds_url) >= AZ_IMDS_URL_MAX) {
+		why = "is too long";
+	}
+	if (why != NULL) {
+		problem(c, "azure.imds_url", "%s", why);
+	}
+out:
+	return;
 }
 
 /* Every rule conf_load cannot express; all problems are logged. */
@@ -535,6 +569,7 @@ config_validate(const char *path, struct init_config *cfg)
 	check_log(&c, cfg);
 	check_tpm(&c, cfg);
 	check_attest_extras(&c, cfg);
+	check_azure(&c, cfg);
 	if (c.problems == 0 && cfg->kbs_insecure_http &&
 	    strncmp(cfg->kbs_url, "http://", 7) == 0) {
 		log_event(LOG_WARN, "config.kbs.insecure_http", NULL);

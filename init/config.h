@@ -35,6 +35,8 @@ struct init_config {
 	char *gpu;		/* none|optional|required|sampledevice */
 	unsigned gpu_mode;	/* gpu parsed: enum gpu_mode (gpu.h) */
 	char *platform_root;	/* test/debug: root for evidence ("/") */
+	char *gpu_library;	/* test/ops: NVML path (libnvidia-ml.so.1) */
+	char *azure_imds_url;	/* test/ops: IMDS base (169.254.169.254) */
 
 	/* The pipeline (artifacts.*; docs/configuration.md). */
 	uint64_t artifacts_workers;    /* threads; 0: one per CPU */

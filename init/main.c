@@ -25,6 +25,7 @@
 
 #include "attest.h"
 #include "attest/attest_providers.h"
+#include "attest/az_vtpm.h"
 #include "attest/preflight.h"
 #include "attest/tpm.h"
 #include "config.h"
@@ -261,6 +262,10 @@ help_config(void)
 	    "                           platform's config register.\n"
 	    "    gpu                    none, optional, required or\n"
 	    "                           sampledevice (development).\n"
+	    "    gpu_library            Test/ops: NVML to load instead of\n"
+	    "                           " GPU_NVML_LIB ".\n"
+	    "    azure.imds_url         Test/ops: Azure IMDS base URL for\n"
+	    "                           the az-* providers.\n"
 	    "    platform_root          Test/debug: read the platform\n"
 	    "                           under this directory (/).\n"
 	    "\n");
@@ -426,6 +431,11 @@ attest_prepare(struct run_state *st, const char *root,
 				   tcti == NULL ||
 				       strncmp(tcti, "device:", 7) == 0);
 	}
+	/* A required GPU that cannot attest fails before the KBS hears of
+	 * us. */
+	if (rc == SP_OK) {
+		rc = gpu_preflight((enum gpu_mode)st->cfg.gpu_mode);
+	}
 	if (rc == SP_OK && st->cfg.init_data != NULL) {
 		rc = initdata_load(st->cfg.init_data, &st->init_data);
 		rc = rc == SP_E_INTERNAL ? rc : (rc == SP_OK ? rc : SP_E_USAGE);
@@ -450,6 +460,8 @@ run_attest(struct run_state *st)
 	ko.gpu = (enum gpu_mode)st->cfg.gpu_mode;
 	ko.cancel = stop_flag();
 	tpm_set_options(st->cfg.tpm_tcti, st->cfg.tpm_ak);
+	gpu_set_library(st->cfg.gpu_library);
+	az_vtpm_set_imds(st->cfg.azure_imds_url);
 	rc = attest_prepare(st, ko.root, &ko.provider);
 	if (rc == SP_OK) {
 		ko.init_data = st->have_init_data ? &st->init_data : NULL;

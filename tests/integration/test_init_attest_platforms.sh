@@ -12,9 +12,8 @@
 #     /attest sent);
 #   gpu: sampledevice composite evidence bound to the device digest;
 #     gpu: required without NVIDIA's library fails closed.
-# Azure vTPM platforms are not run end to end: swtpm has no paravisor
-# to rebuild the HCL report over our user data (test_tpm_swtpm.c covers
-# those providers against swtpm instead).
+# NVIDIA GPUs through a stand-in NVML: test_init_gpu.sh. Azure vTPM
+# platforms end to end, behind a paravisor stand-in: test_init_azure.sh.
 # Skips (77) when FUSE, swtpm or tpm2-tools are missing.
 . "$(dirname "$0")/lib.sh"
 
@@ -156,9 +155,9 @@ audit_has snp tee=snp status=200 binding_held=true init_data_held=true \
 	init_data_register=host_data
 fusermount -u "$ROOT/sys/kernel/config"
 
-# 5. gpu: required, no NVIDIA library here: fails closed.
+# 5. gpu: required, no NVIDIA library (NVML) here: fails closed.
 run_platform gpu_required sample "gpu: required"
-sp_expect_rc "$EXIT_ATTEST" "gpu required without NVAT"
+sp_expect_rc "$EXIT_ATTEST" "gpu required without NVML"
 sp_check "gpu_required: no gpu_evidence_unavailable reason" \
 	reason '^gpu_evidence_unavailable$'
 

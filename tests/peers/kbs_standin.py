@@ -471,6 +471,64 @@ def _tpms_attest_extra(msg):
     return msg[off + 2:off + 2 + n]
 
 
+def _tpms_attest_pcrs(msg):
+    """The PCR selection and pcrDigest of a quote's TPMS_ATTEST (TPM 2.0
+    part 2): after extraData come clockInfo (17 bytes) and
+    firmwareVersion (8), then TPMS_QUOTE_INFO: TPML_PCR_SELECTION (u32
+    count; u16 hash, u8 sizeofSelect, select bytes) and TPM2B_DIGEST."""
+    off = 6
+    for _ in range(2):                       # qualifiedSigner, extraData
+        (n,) = struct.unpack_from(">H", msg, off)
+        off += 2 + n
+    off += 17 + 8
+    (count,) = struct.unpack_from(">I", msg, off)
+    off += 4
+    sel = []
+    for _ in range(count):
+        alg, size = struct.unpack_from(">HB", msg, off)
+        off += 3
+        sel.append((alg, msg[off:off + size]))
+        off += size
+    (n,) = struct.unpack_from(">H", msg, off)
+    if off + 2 + n > len(msg):
+        raise ValueError("TPMS_ATTEST truncated")
+    return sel, msg[off + 2:off + 2 + n]
+
+
+def _hcl_akpub(var):
+    """The RSA key of the var data's HCLAkPub JWK (ref 4.5: the quote is
+    verified with AKpub taken from the HCL report)."""
+    for key in var.get("keys", []) if isinstance(var, dict) else []:
+        if isinstance(key, dict) and key.get("kid") == "HCLAkPub":
+            n = int.from_bytes(peerlib.b64url_decode(key.get("n")), "big")
+            e = int.from_bytes(peerlib.b64url_decode(key.get("e")), "big")
+            return rsa.RSAPublicNumbers(e, n).public_key()
+    raise ValueError("hcl_report: no HCLAkPub in var data")
+
+
+def _az_quote_checks(q, msg, var, binding):
+    """ref 4.5 checks on our side of the TPM: the quote's signature with
+    HCLAkPub (RSASSA-PKCS1-v1_5, SHA-256) and pcrDigest == SHA-256 of
+    the 24 SHA-256 PCRs sent."""
+    try:
+        sig = bytes.fromhex(q.get("signature", ""))
+        _hcl_akpub(var).verify(sig, msg, padding.PKCS1v15(),
+                               hashes.SHA256())
+        binding["quote_signature"] = True
+    except (ValueError, TypeError, InvalidSignature):
+        binding["quote_signature"] = False
+    pcrs = q.get("pcrs")
+    try:
+        sel, pcr_digest = _tpms_attest_pcrs(msg)
+        values = b"".join(bytes.fromhex(p) for p in pcrs)
+        binding["pcr_digest"] = (
+            sel == [(0x000B, b"\xff\xff\xff")] and len(pcrs) == 24 and
+            len(values) == 24 * 32 and
+            hashlib.sha256(values).digest() == pcr_digest)
+    except (ValueError, TypeError, struct.error):
+        binding["pcr_digest"] = False
+
+
 def _pcr8(quote, decode):
     pcrs = quote.get("pcrs") if isinstance(quote, dict) else None
     if not isinstance(pcrs, list) or len(pcrs) <= 8:
@@ -514,6 +572,20 @@ def verify_tpm(evidence, digest, binding):
     return {"ak_public": evidence["ak_public"]}
 
 
+def _b64url_padding_optional(text):
+    """base64url with or without "=" padding. ref 4.5 says "base64url,
+    no pad"; Trustee's verifier fields are serde_with Base64<UrlSafe>,
+    whose default (Padded) emits padding and whose decoder takes both
+    forms, so an attester may send either."""
+    if not isinstance(text, str):
+        raise ValueError("not a string")
+    stripped = text[:len(text.rstrip("="))]
+    if len(text) - len(stripped) > 2 or (len(text) != len(stripped) and
+                                        len(text) % 4 != 0):
+        raise ValueError("bad base64url padding")
+    return peerlib.b64url_decode(stripped)
+
+
 def _hcl_var_data(hcl):
     """ref tee-guest-interfaces 4.4: 32-byte header, hardware report at
     0x20, IGVM request data at 0x4C0 (u32 data_size, version,
@@ -536,7 +608,7 @@ def _verify_az(tee, evidence, digest, binding):
     q = evidence["tpm_quote"]
     try:
         extra = _tpms_attest_extra(bytes.fromhex(q.get("message", "")))
-        hcl = peerlib.b64url_decode(evidence.get("hcl_report", ""))
+        hcl = _b64url_padding_optional(evidence.get("hcl_report", ""))
     except (ValueError, TypeError):
         raise ValueError("%s evidence: message/hcl_report encoding" % tee) \
             from None
@@ -547,6 +619,16 @@ def _verify_az(tee, evidence, digest, binding):
     except (ValueError, UnicodeDecodeError, AttributeError):
         raise ValueError("%s evidence: var data not JSON" % tee) from None
     hw_rd = _az_hw_report_data(tee, evidence, hcl)
+    try:
+        var_json = json.loads(var.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        var_json = {}
+    _az_quote_checks(q, bytes.fromhex(q.get("message", "")), var_json,
+                     binding)
+    if not (binding["quote_signature"] and binding["pcr_digest"]):
+        raise ValueError("%s evidence: TPM quote signature %s, PCR digest "
+                         "%s" % (tee, binding["quote_signature"],
+                                 binding["pcr_digest"]))
     binding["quote_extra_data"] = secrets.compare_digest(extra, digest)
     binding["user_data_prefix"] = isinstance(user, str) and \
         user.lower().startswith(digest.hex())
@@ -569,7 +651,7 @@ def _az_hw_report_data(tee, evidence, hcl):
     if tee == "az-snp-vtpm":
         return hcl[0x20 + 0x50:0x20 + 0x90]      # SNP REPORT_DATA
     try:
-        raw = peerlib.b64url_decode(evidence.get("td_quote", ""))
+        raw = _b64url_padding_optional(evidence.get("td_quote", ""))
     except (ValueError, TypeError):
         raise ValueError("az-tdx-vtpm evidence: td_quote encoding") \
             from None
@@ -609,13 +691,86 @@ def init_data_expected(body, register):
     return _resized(d, len(register[1]))
 
 
+# ref 4.10: the architectures the NVIDIA verifier knows.
+NVIDIA_ARCHES = ("HOPPER", "BLACKWELL", "LS10")
+SPDM_NONCE_LEN = 32   # ref 2.2 nvidia row
+
+
+def _spdm_nonce(report):
+    """The nonce of the SPDM 1.1 GET_MEASUREMENTS request that opens a
+    GPU attestation report (DMTF DSP0274: version 0x11, code 0xE0,
+    param1, param2, nonce[32] at offset 4, slot id)."""
+    if len(report) < 4 + SPDM_NONCE_LEN + 1:
+        raise ValueError("nvidia evidence: report shorter than an SPDM "
+                         "GET_MEASUREMENTS request")
+    if report[0] != 0x11 or report[1] != 0xE0:
+        raise ValueError("nvidia evidence: report does not open with an "
+                         "SPDM 1.1 GET_MEASUREMENTS request")
+    return report[4:4 + SPDM_NONCE_LEN]
+
+
+def _nvidia_report(text):
+    """ref 4.10: evidence is hex or base64 of the SPDM report; hex is
+    tried first, as a hex string is never meant as base64."""
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        pass
+    try:
+        return peerlib.b64std_decode(text)
+    except ValueError:
+        raise ValueError("nvidia evidence: evidence neither hex nor "
+                         "base64") from None
+
+
+def verify_nvidia(evidence, digest, binding):
+    """ref 4.10 and 2.2: {"device_evidence_list": [{arch, uuid, evidence,
+    certificate}]}; each GPU's SPDM nonce == the device digest resized to
+    32 bytes. Certificates must be base64 of a PEM chain; NVIDIA's
+    signatures are not checked (see _unsigned)."""
+    devices = evidence.get("device_evidence_list") if isinstance(
+        evidence, dict) else None
+    if not isinstance(devices, list) or not devices:
+        raise ValueError("nvidia evidence: device_evidence_list missing "
+                         "or empty")
+    want = _resized(digest, SPDM_NONCE_LEN)
+    binding["gpus"] = []
+    for dev in devices:
+        if not isinstance(dev, dict) or not all(
+                isinstance(dev.get(k), str) for k in
+                ("arch", "uuid", "evidence", "certificate")):
+            raise ValueError("nvidia evidence: device entry needs string "
+                             "arch, uuid, evidence, certificate")
+        if dev["arch"] not in NVIDIA_ARCHES:
+            raise ValueError("nvidia evidence: unknown arch %r" %
+                             dev["arch"])
+        try:
+            chain = peerlib.b64std_decode(dev["certificate"])
+        except ValueError:
+            raise ValueError("nvidia evidence: certificate not base64") \
+                from None
+        if not chain.startswith(b"-----BEGIN CERTIFICATE-----"):
+            raise ValueError("nvidia evidence: certificate is not a PEM "
+                             "chain")
+        held = secrets.compare_digest(
+            _spdm_nonce(_nvidia_report(dev["evidence"])), want)
+        binding["gpus"].append({"arch": dev["arch"], "uuid": dev["uuid"],
+                                "nonce_match": held})
+    binding["held"] = all(g["nonce_match"] for g in binding["gpus"])
+    if not binding["held"]:
+        raise ValueError("nvidia evidence: SPDM nonce != device digest")
+    _unsigned("nvidia", binding)
+    return {"gpus": [{"arch": g["arch"], "uuid": g["uuid"]}
+                     for g in binding["gpus"]]}
+
+
 VERIFIERS = {"sample": verify_sample, "snp": verify_snp, "tdx": verify_tdx,
              "tpm": verify_tpm, "az-snp-vtpm": verify_az_snp,
              "az-tdx-vtpm": verify_az_tdx}
 
 # Additional devices (ref 2.1 step 5, 4.2): evidence over the device
 # digest, which leaves out the additional-evidence key.
-DEVICE_VERIFIERS = {"sampledevice": verify_sample}
+DEVICE_VERIFIERS = {"sampledevice": verify_sample, "nvidia": verify_nvidia}
 
 
 # ---------------------------------------------------------------------------
@@ -984,6 +1139,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                          binding)}
             claims.update(self._verify_devices(additional, nonce, jwk,
                                                audit))
+            # The primary digest above covers the additional_evidence
+            # string byte for byte (ref 2.1 step 2): record that the
+            # device evidence was bound by the CPU evidence too.
+            audit["additional_bound"] = binding["held"] and \
+                additional != ""
             self._verify_init_data(init, binding, audit)
         except ValueError as err:
             raise attest_failed(str(err)) from None
@@ -991,6 +1151,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             audit["binding_held"] = binding["held"]
             audit["report_data_len"] = binding.get("report_data_len")
             for k in ("tpm_nonce_form", "quote_extra_data",
+                      "quote_signature", "pcr_digest",
                       "user_data_prefix", "var_data_hash",
                       "signature_checked", "accepted_unsigned"):
                 if k in binding:
@@ -1034,8 +1195,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             try:
                 claims[tee] = check(evidence, digest, dev)
             finally:
-                audit["devices"].append({"tee": tee,
-                                         "binding_held": dev["held"]})
+                entry = {"tee": tee, "binding_held": dev["held"]}
+                for k in ("gpus", "accepted_unsigned"):
+                    if k in dev:
+                        entry[k] = dev[k]
+                audit["devices"].append(entry)
         return claims
 
     # -- GET /resource (ref 1.1, 1.7, 3) ---------------------------------

@@ -130,13 +130,16 @@ class RcarClient:
             return status, json.loads(raw), cookie
         return status, json.loads(raw), cookie
 
-    def attest(self, nonce, jwk=None, report_data=None, extra_jwk=None):
+    def attest(self, nonce, jwk=None, report_data=None, extra_jwk=None,
+               additional="", hashed_additional=None):
         jwk = dict(jwk or self.jwk)
         hashed = kbs_standin.parse_tee_pubkey(jwk)
         if extra_jwk:
             jwk.update(extra_jwk)
+        if hashed_additional is None:
+            hashed_additional = additional
         digest = hashlib.sha384(kbs_standin.jcs({
-            "additional-evidence": "", "nonce": nonce,
+            "additional-evidence": hashed_additional, "nonce": nonce,
             "tee-pubkey": hashed}).encode()).digest()
         if report_data is None:
             report_data = base64.b64encode(digest).decode()
@@ -144,7 +147,7 @@ class RcarClient:
                 "runtime-data": {"nonce": nonce, "tee-pubkey": jwk},
                 "tee-evidence": {"primary_evidence": {
                     "svn": "1", "report_data": report_data},
-                    "additional_evidence": ""}}
+                    "additional_evidence": additional}}
         status, raw, cookie, _ = self.request("POST", "/kbs/v0/attest",
                                               body)
         return status, json.loads(raw), cookie
@@ -316,6 +319,42 @@ class KbsStandin(unittest.TestCase):
                          [False, False, True])
         self.assertEqual(recs[1]["report_data_len"], 64)
         self.assertEqual(recs[2]["jwk_extra_members"], ["use"])
+
+    @staticmethod
+    def nvidia_evidence(nonce32):
+        """ref 4.10 with an SPDM 1.1 GET_MEASUREMENTS request (DSP0274)
+        opening each report: nonce at offset 4."""
+        report = bytes([0x11, 0xE0, 0x01, 0xFF]) + nonce32 + bytes(60)
+        pem = (b"-----BEGIN CERTIFICATE-----\nAA==\n"
+               b"-----END CERTIFICATE-----\n")
+        dev = {"arch": "HOPPER", "uuid": "GPU-1", "evidence": report.hex(),
+               "certificate": base64.b64encode(pem).decode()}
+        return json.dumps({"nvidia": {"device_evidence_list": [dev]}})
+
+    def test_nvidia_device_nonce(self):
+        peer, c = self.kbs("--accept-unsigned-tee")
+        recs = []
+        for case in ("good", "wrong_nonce", "unbound"):
+            cl = RcarClient(peer.port, c.cafile)
+            _, ch, _ = cl.auth()
+            ddigest = hashlib.sha384(kbs_standin.jcs({
+                "nonce": ch["nonce"], "tee-pubkey": cl.jwk}).encode()
+            ).digest()
+            nonce32 = ddigest[:32] if case != "wrong_nonce" else bytes(32)
+            add = self.nvidia_evidence(nonce32)
+            # unbound: the primary evidence hashed no additional evidence.
+            status, body, _ = cl.attest(
+                ch["nonce"], additional=add,
+                hashed_additional="" if case == "unbound" else add)
+            self.assertEqual(status, 200 if case == "good" else 401, body)
+            recs.append([r for r in peer.log_lines()
+                         if r.get("endpoint") == "attest"][-1])
+        self.assertTrue(recs[0]["additional_bound"])
+        self.assertEqual(recs[0]["devices"][0]["gpus"][0]["nonce_match"],
+                         True)
+        self.assertEqual(recs[1]["devices"][0]["gpus"][0]["nonce_match"],
+                         False)
+        self.assertFalse(recs[2]["binding_held"])
 
     def test_default_policy_denies_sample(self):
         peer, c = self.kbs()
