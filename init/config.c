@@ -35,6 +35,12 @@
 
 #define CFG_OFF(f) offsetof(struct init_config, f)
 
+#ifdef SEALPOD_TEST_HOOKS
+static const int config_test_hooks = 1;
+#else
+static const int config_test_hooks = 0; /* release images */
+#endif
+
 static const struct conf_key init_config_keys[] = {
     {"tee", CONF_STR, CFG_OFF(tee), 1, 0, 0},
     {"kbs.url", CONF_STR, CFG_OFF(kbs_url), 1, 0, 0},
@@ -519,6 +525,10 @@ check_attest_extras(struct config_check *c, struct init_config *cfg)
 		if (why == NULL &&
 		    strlen(cfg->gpu_library) >= GPU_LIBRARY_MAX) {
 			why = "is too long";
+		}
+		if (!config_test_hooks) {
+			/* It names code we would load inside the TEE. */
+			why = "is a test hook; this build does not accept it";
 		}
 		if (why != NULL) {
 			problem(c, "gpu_library", "%s", why);

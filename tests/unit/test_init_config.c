@@ -91,6 +91,29 @@ refused(const char *text, const char *what)
 	init_config_free(&cfg);
 }
 
+/*
+ * gpu_library names code sealpod-init would load inside the TEE: test
+ * builds accept it, release builds (SEALPOD_TEST_HOOKS off; this file is
+ * also built that way as test_init_config_release) refuse it.
+ */
+static void
+test_gpu_library_hook(void **state)
+{
+	struct init_config cfg;
+	const char *text = BASE "gpu_library: /opt/nv/libnvidia-ml.so.1\n";
+
+	(void)state;
+#ifdef SEALPOD_TEST_HOOKS
+	assert_int_equal(load(text, &cfg), SP_OK);
+	assert_string_equal(cfg.gpu_library, "/opt/nv/libnvidia-ml.so.1");
+	init_config_free(&cfg);
+#else
+	(void)cfg;
+	refused(text, "gpu_library: is a test hook; this build does not "
+		      "accept it");
+#endif
+}
+
 static void
 test_minimal_defaults(void **state)
 {
@@ -532,6 +555,7 @@ main(void)
 	    cmocka_unit_test(test_conf_errors),
 	    cmocka_unit_test(test_all_problems),
 	    cmocka_unit_test(test_missing_file),
+	    cmocka_unit_test(test_gpu_library_hook),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
