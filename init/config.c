@@ -80,6 +80,8 @@ static const struct conf_key init_config_keys[] = {
     {"log.level", CONF_STR, CFG_OFF(log_level), 0, 0, 0},
     {"tpm.tcti", CONF_STR, CFG_OFF(tpm_tcti), 0, 0, 0},
     {"tpm.ak_handle", CONF_STR, CFG_OFF(tpm_ak_handle), 0, 0, 0},
+    {"tpm.qualifying_bytes", CONF_U64, CFG_OFF(tpm_qlen), 0,
+     TPM_QUALIFYING_SHORT, TPM_QUALIFYING_LONG},
     {"init_data", CONF_STR, CFG_OFF(init_data), 0, 0, 0},
     {"gpu", CONF_STR, CFG_OFF(gpu), 0, 0, 0},
     {"platform_root", CONF_STR, CFG_OFF(platform_root), 0, 0, 0},
@@ -495,6 +497,10 @@ check_tpm(struct config_check *c, struct init_config *cfg)
 		problem(c, "tpm.ak_handle",
 			"must be a persistent handle, 0x81000000-0x81FFFFFF");
 	}
+	if (cfg->tpm_qlen != TPM_QUALIFYING_SHORT &&
+	    cfg->tpm_qlen != TPM_QUALIFYING_LONG) {
+		problem(c, "tpm.qualifying_bytes", "must be 32 or 64");
+	}
 }
 
 /* init_data, gpu and platform_root (docs/configuration.md). */
@@ -596,6 +602,7 @@ init_config_load(const char *path, struct init_config *cfg)
 
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->kbs_timeout_s = CONFIG_TIMEOUT_DEFAULT;
+	cfg->tpm_qlen = TPM_QUALIFYING_LONG;
 	if (path == NULL || path[0] == '\0') {
 		c.file = "(none)";
 		problem(&c, "config", "no configuration file given");

@@ -31,6 +31,7 @@ struct init_config {
 	char *tpm_tcti;		/* TCTI for tpm/az-* (device:/dev/tpmrm0) */
 	char *tpm_ak_handle;	/* persistent AK for tee tpm, as written */
 	uint32_t tpm_ak;	/* tpm_ak_handle parsed; 0: derive an AK */
+	uint64_t tpm_qlen;	/* tpm.qualifying_bytes: 32 or 64 (64) */
 	char *init_data;	/* init-data TOML path, optional */
 	char *gpu;		/* none|optional|required|sampledevice */
 	unsigned gpu_mode;	/* gpu parsed: enum gpu_mode (gpu.h) */

@@ -460,6 +460,7 @@ run_attest(struct run_state *st)
 	ko.gpu = (enum gpu_mode)st->cfg.gpu_mode;
 	ko.cancel = stop_flag();
 	tpm_set_options(st->cfg.tpm_tcti, st->cfg.tpm_ak);
+	tpm_set_qualifying_len(st->cfg.tpm_qlen);
 	gpu_set_library(st->cfg.gpu_library);
 	az_vtpm_set_imds(st->cfg.azure_imds_url);
 	rc = attest_prepare(st, ko.root, &ko.provider);

@@ -47,14 +47,24 @@
 #define TPM_RC_SIZE_PARAM1  (TPM2_RC_SIZE | TPM2_RC_P | TPM2_RC_1)
 /*
  * The qualifying data of a "tpm" quote: the runtime-data digest resized
- * (zero-padded or truncated) to 64 bytes. Trustee's tpm verifier pads the
- * expected report data to 64 before comparing (verify_nonce, and the
- * guest-components TPM attester resizes to 64 the same way).
+ * (zero-padded or truncated) to 64 bytes by default. Trustee's tpm
+ * verifier pads the expected report data to 64 before comparing
+ * (verify_nonce, and the guest-components TPM attester resizes to 64 the
+ * same way); our protocol reference reads 32, so that stays selectable.
  */
-#define TPM_NONCE_LEN 64
+#define TPM_NONCE_LEN TPM_QUALIFYING_LONG
 
 static char tpm_opt_tcti[TPM_TCTI_MAX];
 static uint32_t tpm_opt_ak = TPM_AK_CREATE;
+static size_t tpm_opt_qlen = TPM_QUALIFYING_LONG;
+
+void
+tpm_set_qualifying_len(size_t n)
+{
+	if (n == TPM_QUALIFYING_SHORT || n == TPM_QUALIFYING_LONG) {
+		tpm_opt_qlen = n;
+	}
+}
 
 void
 tpm_set_options(const char *tcti, uint32_t ak_handle)
@@ -878,14 +888,14 @@ tpm_collect(const char *root, const unsigned char *digest, size_t dlen,
 		goto out;
 	}
 	memset(nonce, 0, sizeof(nonce));
-	memcpy(nonce, digest, dlen < sizeof(nonce) ? dlen : sizeof(nonce));
+	memcpy(nonce, digest, dlen < tpm_opt_qlen ? dlen : tpm_opt_qlen);
 	q = calloc(1, sizeof(*q));
 	if (q == NULL) {
 		rc = SP_E_INTERNAL;
 		goto out;
 	}
 	if (tpm_open(root, &t) != SP_OK ||
-	    tpm_quote(t, tpm_opt_ak, nonce, sizeof(nonce), q) != SP_OK) {
+	    tpm_quote(t, tpm_opt_ak, nonce, tpm_opt_qlen, q) != SP_OK) {
 		goto out;
 	}
 

@@ -48,6 +48,17 @@
  */
 void tpm_set_options(const char *tcti, uint32_t ak_handle);
 
+/*
+ * How many bytes of qualifying data a "tpm" quote carries: the runtime
+ * data digest zero-padded or cut to TPM_QUALIFYING_LONG (64, as current
+ * Trustee verifiers compare it; the default) or TPM_QUALIFYING_SHORT
+ * (32, as our protocol reference reads older ones). Any other n leaves
+ * the setting unchanged. Config `tpm.qualifying_bytes`.
+ */
+#define TPM_QUALIFYING_SHORT 32
+#define TPM_QUALIFYING_LONG  64
+void tpm_set_qualifying_len(size_t n);
+
 /* The AK handle set by tpm_set_options (TPM_AK_CREATE by default). */
 uint32_t tpm_ak_handle(void);
 

@@ -207,6 +207,18 @@ init_data: $WORK/init-256.toml"
 		# Which resize of the digest the quote carried (ref 2.2 says 32,
 		# the product follows Trustee's verifier at 64: KNOWN_ISSUES).
 		audit_has tpm tee=tpm tpm_nonce_form=resized64
+		# tpm.qualifying_bytes: 32 changes the quote, and a verifier
+		# that reads 64 (this stand-in) refuses it.
+		before=$(attests tee=tpm tpm_nonce_form=resized32)
+		run_platform tpm32 tpm "tpm:
+  tcti: $TCTI
+  qualifying_bytes: 32
+init_data: $WORK/init-256.toml"
+		sp_check "tpm with 32 qualifying bytes refused by a 64 KBS" \
+			test "$RC" -ne 0
+		sp_check "tpm32: the quote carried the digest resized to 32" \
+			test "$(attests tee=tpm tpm_nonce_form=resized32)" \
+			-gt "$before"
 	else
 		sp_check "swtpm did not start or PCR8 could not be extended" \
 			false

@@ -114,6 +114,24 @@ test_gpu_library_hook(void **state)
 #endif
 }
 
+/* tpm.qualifying_bytes: 64 by default, 32 on request, nothing else. */
+static void
+test_tpm_qualifying(void **state)
+{
+	struct init_config cfg;
+
+	(void)state;
+	assert_int_equal(load(BASE, &cfg), SP_OK);
+	assert_int_equal(cfg.tpm_qlen, 64);
+	init_config_free(&cfg);
+	assert_int_equal(load(BASE "tpm:\n  qualifying_bytes: 32\n", &cfg),
+			 SP_OK);
+	assert_int_equal(cfg.tpm_qlen, 32);
+	init_config_free(&cfg);
+	refused(BASE "tpm:\n  qualifying_bytes: 48\n",
+		"tpm.qualifying_bytes: must be 32 or 64");
+}
+
 static void
 test_minimal_defaults(void **state)
 {
@@ -556,6 +574,7 @@ main(void)
 	    cmocka_unit_test(test_all_problems),
 	    cmocka_unit_test(test_missing_file),
 	    cmocka_unit_test(test_gpu_library_hook),
+	    cmocka_unit_test(test_tpm_qualifying),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
