@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "b64.h"
 #include "manifest.h"
 #include "sealed.h"
 #include "secret.h"
@@ -156,6 +157,23 @@ out:
 	return rc;
 }
 
+enum sp_err
+manifest_set_header(struct manifest *m, const unsigned char *hdr, size_t len)
+{
+	struct manifest_file *f;
+	enum sp_err rc = SP_E_USAGE;
+
+	if (m->nfiles == 0 || len == 0 || len > SEALED_HEADER_MAX) {
+		goto out;
+	}
+	f = &m->files[m->nfiles - 1];
+	memcpy(f->header, hdr, len);
+	f->header_len = len;
+	rc = SP_OK;
+out:
+	return rc;
+}
+
 /*
  * Canonical order: bytes compared unsigned, with '/' below every other
  * byte (control characters never occur in a valid path). Then every path
@@ -220,6 +238,12 @@ entry_check(const struct manifest_file *f)
 		why = "segment_size_invalid";
 	} else if (sealed_ciphertext_len(&p, f->size, &ct_len) != 0) {
 		why = "size_too_large";
+	} else if (f->header_len != 0 &&
+		   (f->header_len != sealed_header_len(&p) ||
+		    f->header[0] != f->header_len)) {
+		/* The length byte is the one header byte we can judge
+		 * without the key; the rest is compared with the blob. */
+		why = "header_invalid";
 	}
 out:
 	return why;
@@ -291,8 +315,31 @@ struct file_fields {
 	const char *blob;
 	uint64_t size;
 	uint64_t seg;
+	unsigned char header[SEALED_HEADER_MAX];
+	size_t header_len;
 	unsigned seen;
 };
+
+/* "header": strict base64 of at most SEALED_HEADER_MAX bytes. */
+static const char *
+get_header(struct file_fields *ff, yajl_val v)
+{
+	const char *s = YAJL_GET_STRING(v);
+	const char *why = "header_invalid";
+	long n;
+
+	if (s == NULL) {
+		goto out;
+	}
+	n = b64_decode(s, strlen(s), B64_STD, ff->header, sizeof(ff->header));
+	if (n <= 0) {
+		goto out;
+	}
+	ff->header_len = (size_t)n;
+	why = NULL;
+out:
+	return why;
+}
 
 /* Read one member of a file entry; repeated and unknown keys fail. */
 static const char *
@@ -317,6 +364,9 @@ file_member(struct file_fields *ff, const char *key, yajl_val v)
 		bit = 8;
 		why = get_u64(v, UINT32_MAX, &ff->seg) ? NULL
 						       : "segment_size_invalid";
+	} else if (strcmp(key, "header") == 0) {
+		bit = 16;
+		why = get_header(ff, v);
 	} else {
 		why = "file_key_unknown";
 	}
@@ -330,10 +380,12 @@ file_member(struct file_fields *ff, const char *key, yajl_val v)
 static const char *
 parse_file(yajl_val obj, struct manifest *m)
 {
-	struct file_fields ff = {NULL, NULL, 0, SEALED_SEGMENT_DEFAULT, 0};
+	struct file_fields ff;
 	const char *why = NULL;
 	size_t i;
 
+	memset(&ff, 0, sizeof(ff));
+	ff.seg = SEALED_SEGMENT_DEFAULT;
 	if (!YAJL_IS_OBJECT(obj)) {
 		why = "file_not_object";
 		goto out;
@@ -357,6 +409,9 @@ parse_file(yajl_val obj, struct manifest *m)
 	} else if (manifest_add(m, ff.path, ff.size, ff.blob,
 				(uint32_t)ff.seg) != SP_OK) {
 		why = "manifest_add_failed";
+	} else if (ff.header_len != 0 &&
+		   manifest_set_header(m, ff.header, ff.header_len) != SP_OK) {
+		why = "header_invalid";
 	}
 out:
 	return why;
@@ -541,6 +596,24 @@ out:
 	return rc;
 }
 
+/* Returns 0, or -1 when the header does not encode (never when
+ * checked). */
+static int
+header_print(struct strbuf *sb, const struct manifest_file *f)
+{
+	char b64[((SEALED_HEADER_MAX + 2) / 3) * 4 + 1];
+	int rc = -1;
+
+	if (b64_encode(f->header, f->header_len, B64_STD, b64, sizeof(b64)) <
+	    0) {
+		goto out;
+	}
+	strbuf_appendf(sb, ",\"header\":\"%s\"", b64);
+	rc = 0;
+out:
+	return rc;
+}
+
 enum sp_err
 manifest_print(const struct manifest *m, struct strbuf *sb)
 {
@@ -560,6 +633,9 @@ manifest_print(const struct manifest *m, struct strbuf *sb)
 		if (f->segment_size != SEALED_SEGMENT_DEFAULT) {
 			strbuf_appendf(sb, ",\"segment_size\":%" PRIu32,
 				       f->segment_size);
+		}
+		if (f->header_len != 0 && header_print(sb, f) != 0) {
+			goto out;
 		}
 		strbuf_appends(sb, "}");
 	}

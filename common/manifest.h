@@ -9,9 +9,12 @@
  *
  * "size" is the plaintext length, "blob" the SHA-256 of the sealed bytes
  * (the blob's name under blobs/). A file entry may carry "segment_size"
- * when it was sealed with other than 1 MiB segments. Unknown or repeated
- * keys are refused. After parsing, files are in canonical order (byte
- * order with '/' sorting before every other byte), which is also the
+ * when it was sealed with other than 1 MiB segments, and "header", the
+ * blob's Tink header in base64 (seal writes it; older seals did not):
+ * it pins the salt and nonce prefix, so unseal can skip the blob's
+ * SHA-256 (docs/sealed-format.md, "Why the header replaces the digest").
+ *Unknown or repeated keys are refused. After parsing, files are in canonical
+ *order (byte order with '/' sorting before every other byte), which is also the
  * order seal writes them in.
  */
 #ifndef SEALPOD_MANIFEST_H
@@ -22,6 +25,7 @@
 
 #include "err.h"
 #include "json.h"
+#include "sealed.h"
 
 #define MANIFEST_FORMAT	  "sealpod/1"
 #define MANIFEST_AAD	  "sealpod-manifest"
@@ -42,6 +46,10 @@ struct manifest_file {
 	uint64_t size;			  /* plaintext bytes */
 	char blob[MANIFEST_BLOB_HEX + 1]; /* NUL-terminated */
 	uint32_t segment_size;		  /* ciphertext segment size */
+	/* The blob's first header_len bytes, as sealed; header_len 0: the
+	 * manifest does not say (an older seal, or Tink by hand). */
+	unsigned char header[SEALED_HEADER_MAX];
+	size_t header_len;
 };
 
 struct manifest {
@@ -76,8 +84,18 @@ SP_MUST_CHECK enum sp_err manifest_add(struct manifest *m, const char *path,
 				       uint32_t segment_size);
 
 /*
+ * Record the Tink header (len bytes, at most SEALED_HEADER_MAX) of the
+ * entry added last, for "header". manifest_check() judges it against the
+ * entry's parameters. Returns SP_OK, or SP_E_USAGE when there is no
+ * entry or len is out of bounds.
+ */
+SP_MUST_CHECK enum sp_err
+manifest_set_header(struct manifest *m, const unsigned char *hdr, size_t len);
+
+/*
  * Validate every entry (path rules, blob digest shape, segment size, a
- * size the format can encode), put files in canonical order, refuse
+ * size the format can encode, a header of the parameters' length whose
+ * length byte says so), put files in canonical order, refuse
  * duplicate paths and a path that is also another's directory, and set
  * total_size. Returns SP_OK or SP_E_INTEGRITY with *reason set to a
  * stable code.

@@ -84,6 +84,8 @@ struct seal_blob {
 	uint64_t size;
 	char tmp[SEAL_TMP_NAME_MAX + 1];
 	char hex[SEAL_HEX_LEN + 1];
+	unsigned char hdr[SEALED_HEADER_MAX]; /* for the manifest's "header" */
+	size_t hdr_len;
 };
 
 enum sp_err
@@ -290,7 +292,6 @@ out:
 static enum sp_err
 blob_begin(struct seal_blob *b)
 {
-	unsigned char hdr[SEALED_HEADER_MAX];
 	struct seal_job *job = b->job;
 	enum sp_err rc = SP_E_INTERNAL;
 
@@ -307,11 +308,12 @@ blob_begin(struct seal_blob *b)
 	}
 
 	rc = sealed_encrypt_begin(&job->p, job->key, job->rel, strlen(job->rel),
-				  hdr, &b->ctx);
+				  b->hdr, &b->ctx);
 	if (rc != SP_OK) {
 		goto out;
 	}
-	rc = blob_emit(b, hdr, sealed_header_len(&job->p));
+	b->hdr_len = sealed_header_len(&job->p);
+	rc = blob_emit(b, b->hdr, b->hdr_len);
 out:
 	return rc;
 }
@@ -435,7 +437,12 @@ seal_file(struct seal_job *job, int fd, uint64_t size)
 		goto out;
 	}
 
+	/* The header pins the salt and nonce prefix: unseal then needs no
+	 * digest of the whole blob (docs/sealed-format.md). */
 	rc = manifest_add(job->m, job->rel, size, b.hex, job->p.segment_size);
+	if (rc == SP_OK) {
+		rc = manifest_set_header(job->m, b.hdr, b.hdr_len);
+	}
 	if (rc != SP_OK) {
 		log_event(LOG_ERR, "seal.input.failed", "too_many_files");
 		goto out;

@@ -137,6 +137,10 @@ struct source_read_req {
 	size_t len;
 	int whole;	   /* the range is the whole object (offset 0): ask
 			      without a Range, which every store serves */
+	int probe_end;	   /* a ranged read ending where the object should:
+			      ask for one byte more, so that a longer object
+			      shows as overrun (a store with no size to
+			      tell, over http) */
 	size_t got;	   /* out: bytes placed in buf, also after a failure */
 	uint64_t size;	   /* out: the object's size, UINT64_MAX if unknown */
 	int overrun;	   /* out: the store sent more than the range */

@@ -750,6 +750,10 @@ unseal_files(struct job *job)
 	po.progress_ns =
 	    (o->progress_s != 0 ? o->progress_s : UNSEAL_PROGRESS_S_DEFAULT) *
 	    1000000000u;
+	/* The owner's signature pins the blobs' bytes only through their
+	 * digests: anyone with the model key could seal other segments
+	 * under a pinned header. */
+	po.digest_always = o->signing_key != NULL;
 	rc = unseal_pipe_run(&po, job->m, &job->st);
 	job->st.retries += retries;
 	return rc;

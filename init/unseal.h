@@ -6,8 +6,9 @@
  * below min_version, checks the target (tmpfs or ramfs, room for every
  * file), then streams each blob, segment by segment and in parallel
  * (unseal_pipe.h), into a hidden partial file that is renamed into place
- * only after the last segment verifies and the size and blob digest
- * match. The ready marker
+ * only after the last segment verifies, the size matches, and the blob's
+ * header equals the one the manifest pins (or, for a manifest without
+ * headers or a signed one, the blob digest matches). The ready marker
  * (UNSEAL_READY_NAME) is written last. On any failure everything written
  * so far is removed.
  */

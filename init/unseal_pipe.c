@@ -11,18 +11,27 @@
  *	open	each segment is authenticated and decrypted in place, and
  *		the plaintext is written at its offset (any chunk, parallel)
  *
- * The hash is the only step that must run in order, so it goes first
- * whenever it can; opening frees a slot, so it comes next; reading starts
- * new work only when a slot is free. The slots are the memory budget: no
+ * The hash runs only for blobs whose manifest entry pins no header (or
+ * when a signed manifest asks for digests): with the header pinned, the
+ * per-segment tags already bind the exact sealed bytes, and the reader
+ * opens its chunk at once, while it is in cache. The hash is the only
+ * step that must run in order, so it goes first whenever it can; opening
+ * frees a slot, so it comes next; reading starts new work only when a
+ * slot is free. The slots are the memory budget: no
  * more than nslots * slot_cap bytes of ciphertext are ever in flight.
  * Chunks are handed out blob by blob and in order inside a blob, so the
  * chunk a blob's hash waits for is always being read or already read and
  * the pipeline cannot wedge.
  *
  * A blob's partial file is renamed into place by the worker that opens
- * its last chunk, after the digest (taken when its last chunk was hashed,
- * which comes before that chunk is opened) and the size have matched.
- * Only authenticated plaintext is ever written to a partial file.
+ * its last chunk, after the size (and a digest, when taken: finished
+ * when its last chunk was hashed, which comes before that chunk is
+ * opened) has matched. Only authenticated plaintext is ever written to a
+ * partial file.
+ *
+ * A store that answers a range with the whole object turns the pipeline
+ * to streams: each blob larger than a chunk is then read by one worker
+ * through one plain GET, filling slot after slot in order.
  *
  * One mutex guards the schedule (slot states and blob cursors); the work
  * itself runs outside it. The main thread only watches: progress events,
@@ -109,6 +118,7 @@ struct pblob {
 	uint64_t next_hash; /* chunk the digest waits for */
 	uint64_t opened;    /* chunks decrypted and written */
 	int hashing;
+	int need_hash; /* the digest is checked: no header, or digest_always */
 	int digest_ok;
 	EVP_MD_CTX *sha;
 	unsigned char hdr[SEALED_HEADER_MAX];
@@ -137,13 +147,22 @@ struct worker {
 	unsigned rnd; /* jitter state */
 };
 
-enum task_kind { TASK_NONE, TASK_READ, TASK_HASH, TASK_OPEN, TASK_PLACE };
+/* TASK_STREAM: a read that became a stream and handed its slots on. */
+enum task_kind {
+	TASK_NONE,
+	TASK_READ,
+	TASK_HASH,
+	TASK_OPEN,
+	TASK_PLACE,
+	TASK_STREAM,
+};
 
 struct task {
 	enum task_kind kind;
 	struct slot *s;
 	struct pblob *b;
-	int begin; /* TASK_READ: the blob's first chunk, set it up first */
+	int begin;  /* TASK_READ: the blob's first chunk, set it up first */
+	int stream; /* TASK_READ: the rest of the blob, as one stream */
 };
 
 struct pipe {
@@ -166,6 +185,7 @@ struct pipe {
 	uint64_t ahead;	    /* chunks a lane may read ahead of its hash */
 	enum sp_err failed; /* first failure; SP_OK while running */
 	int retry;	    /* the scheme has transient failures */
+	int rangeless;	    /* the store answered a range with everything */
 	uint64_t bytes;
 	uint64_t retries;
 	struct worker *w;
@@ -392,6 +412,10 @@ blob_begin(struct pipe *pp, struct pblob *b)
 {
 	enum sp_err rc = SP_E_INTERNAL;
 
+	if (!b->need_hash) {
+		rc = partial_create(pp, b);
+		goto out;
+	}
 	b->sha = EVP_MD_CTX_new();
 	if (b->sha == NULL ||
 	    EVP_DigestInit_ex(b->sha, EVP_sha256(), NULL) != 1) {
@@ -453,9 +477,8 @@ out:
 }
 
 /* The source told us the object's size: it must be the sealed size.
- * XXX: a blob read in ranges (over the network, larger than a chunk)
- * has no size to tell, so extra bytes a store appends go unnoticed;
- * they are never read. */
+ * Stores over http tell none; there the last range asks for one byte
+ * past the blob (probe_end), and a stream watches for more. */
 static enum sp_err
 check_size(struct pipe *pp, const struct pblob *b, uint64_t size)
 {
@@ -526,11 +549,12 @@ read_failed(struct worker *w, const struct pblob *b, uint64_t offset,
  * ignores Range. Returns SP_OK to go on judging the attempt by its
  * result; otherwise the run's category, logged. A whole blob on a store
  * that ignores Range can still be read, from its first byte each time:
- * *whole_only then becomes 1.
+ * *whole_only then becomes 1; a chunk of a larger blob is read from a
+ * stream of the whole object: *stream then becomes 1.
  */
 static enum sp_err
 read_judge(struct pipe *pp, const struct slot *s,
-	   const struct source_read_req *r, int *whole_only)
+	   const struct source_read_req *r, int *whole_only, int *stream)
 {
 	const struct pblob *b = s->b;
 	enum sp_err rc = SP_OK;
@@ -541,21 +565,337 @@ read_judge(struct pipe *pp, const struct slot *s,
 		rc = overrun(pp, s);
 	} else if (r->range_ignored &&
 		   (s->offset != 0 || s->len != b->ct_len)) {
-		/* Deterministic: a chunk of a larger blob needs ranges. */
-		blob_fail(pp, b, "store_ignores_range", r->offset);
-		rc = SP_E_PROTOCOL;
+		*stream = 1;
 	} else if (r->range_ignored) {
 		*whole_only = 1;
 	}
 	return rc;
 }
 
-/* Fill the slot, resuming after what arrived when a transfer breaks
- * (or from the start, on a store that ignores Range). */
+/* ---- a store that ignores Range: a blob as one stream ---- */
+
+static int pick_hash(struct pipe *pp, struct task *t);
+static int pick_open(struct pipe *pp, struct task *t);
+static enum sp_err task_run(struct worker *w, struct task *t, uint64_t *bytes);
+static void task_done(struct pipe *pp, struct task *t, enum sp_err rc,
+		      uint64_t bytes);
+
+/* Chunks [first chunk, end) of one blob from whole-object transfers. */
+struct stream {
+	struct worker *w;
+	struct pblob *b;
+	struct slot *s; /* being filled; NULL once handed on */
+	size_t fill;	/* bytes of s filled */
+	uint64_t end;	/* the blob offset where this stream stops */
+	uint64_t pos;	/* blob bytes the current transfer has passed */
+	int done;	/* stopped on purpose at end, before the blob's */
+	int full;	/* the blob's last chunk is in s, kept until the
+			   store ends the object */
+};
+
+/* Point a slot at chunk of b. */
+static void
+slot_setup(struct slot *s, struct pblob *b, uint64_t chunk)
+{
+	uint64_t span = b->seg_per_chunk * b->p.segment_size;
+
+	s->b = b;
+	s->chunk = chunk;
+	s->offset = chunk * span;
+	s->len = b->ct_len - s->offset;
+	if (s->len > span) {
+		s->len = span;
+	}
+}
+
+/* A slot's buffer, allocated on first use by its owner. */
 static enum sp_err
-step_read(struct worker *w, struct slot *s)
+slot_buf(struct pipe *pp, struct slot *s)
+{
+	enum sp_err rc = SP_OK;
+
+	if (s->buf == NULL) {
+		s->buf = malloc(pp->slot_cap);
+		if (s->buf == NULL) {
+			rc = SP_E_INTERNAL;
+		} else {
+			__atomic_add_fetch(&pp->slots_alloc, 1,
+					   __ATOMIC_RELAXED);
+		}
+	}
+	return rc;
+}
+
+/* A filled slot goes on to the hash or open step. */
+static void
+stream_hand_on(struct pipe *pp, struct slot *s)
+{
+	pthread_mutex_lock(&pp->mu);
+	s->state = s->b->need_hash ? SLOT_READ : SLOT_HASHED;
+	pthread_cond_broadcast(&pp->cv);
+	pthread_mutex_unlock(&pp->mu);
+}
+
+/* Run one ready hash or open (and the rename it may lead to). Mutex
+ * held. Returns 1 when there was one. */
+static int
+help_once(struct worker *w)
 {
 	struct pipe *pp = w->pp;
+	struct task t;
+	uint64_t bytes;
+	enum sp_err rc;
+
+	int ran = 0;
+
+	memset(&t, 0, sizeof(t));
+	if (pick_hash(pp, &t) || pick_open(pp, &t)) {
+		ran = 1;
+	}
+	while (t.kind != TASK_NONE) {
+		pthread_mutex_unlock(&pp->mu);
+		bytes = 0;
+		rc = task_run(w, &t, &bytes);
+		pthread_mutex_lock(&pp->mu);
+		task_done(pp, &t, rc, bytes);
+	}
+	return ran;
+}
+
+/*
+ * A slot for the stream's next chunk. While none is free the stream's
+ * worker opens what is ready (with one worker, nobody else would), so
+ * the transfer waits only as long as a chunk takes to open.
+ */
+static enum sp_err
+stream_next_slot(struct stream *st, uint64_t chunk)
+{
+	struct pipe *pp = st->w->pp;
+	struct slot *s = NULL;
+	size_t i;
+	enum sp_err rc = SP_E_FETCH;
+
+	pthread_mutex_lock(&pp->mu);
+	while (s == NULL && pp->failed == SP_OK && !pipe_stop) {
+		for (i = 0; i < pp->nslots && s == NULL; i++) {
+			if (pp->slots[i].state == SLOT_FREE) {
+				s = &pp->slots[i];
+			}
+		}
+		if (s != NULL) {
+			slot_setup(s, st->b, chunk);
+			s->state = SLOT_READING;
+		} else if (!help_once(st->w)) {
+			pthread_cond_wait(&pp->cv, &pp->mu);
+		}
+	}
+	pthread_mutex_unlock(&pp->mu);
+	if (s == NULL) {
+		goto out;
+	}
+	st->s = s;
+	st->fill = 0;
+	rc = slot_buf(pp, s);
+out:
+	return rc;
+}
+
+/* The slot is full: hand it on and take the next, stop at the end, or
+ * keep the blob's last chunk until the store ends the object. */
+static int
+stream_chunk_done(struct stream *st)
+{
+	struct pipe *pp = st->w->pp;
+	struct slot *s = st->s;
+	int rc = SP_OK;
+
+	if (s->offset + s->len == st->b->ct_len) {
+		st->full = 1;
+	} else if (s->offset + s->len < st->end) {
+		st->s = NULL;
+		stream_hand_on(pp, s);
+		rc = stream_next_slot(st, s->chunk + 1);
+	} else {
+		st->s = NULL;
+		stream_hand_on(pp, s);
+		st->done = 1;
+		rc = SP_E_INTERNAL; /* a stop, not a failure: see done */
+	}
+	return rc;
+}
+
+/* Receives the whole object: skips what earlier transfers brought,
+ * fills the slots in order, refuses bytes past the blob's end. */
+static int
+stream_sink(void *arg, const void *buf, size_t len)
+{
+	struct stream *st = arg;
+	struct pipe *pp = st->w->pp;
+	const unsigned char *p = buf;
+	uint64_t have;
+	size_t take;
+	int rc;
+
+	rc = read_check(pp);
+	while (rc == SP_OK && len > 0) {
+		have = st->s->offset + st->fill;
+		if (st->pos < have) {
+			take = have - st->pos < len ? (size_t)(have - st->pos)
+						    : len;
+		} else if (st->full) {
+			blob_fail(pp, st->b, "blob_too_long", st->b->ct_len);
+			rc = SP_E_INTEGRITY;
+			break;
+		} else {
+			take = st->s->len - st->fill < len
+				   ? st->s->len - st->fill
+				   : len;
+			memcpy(st->s->buf + st->fill, p, take);
+			st->fill += take;
+		}
+		st->pos += take;
+		p += take;
+		len -= take;
+		if (!st->full && st->fill == st->s->len) {
+			rc = stream_chunk_done(st);
+		}
+	}
+	return rc;
+}
+
+/* Where the stream stands in the blob (the resume point). */
+static uint64_t
+stream_at(const struct stream *st)
+{
+	return st->s != NULL ? st->s->offset + st->fill : st->end;
+}
+
+/*
+ * Chunks [s->chunk, end) of s's blob from a store that ignores Range:
+ * whole-object GETs, each skipping what earlier ones brought (have bytes
+ * of s came before the switch), retried as ranges are. The slots are
+ * handed on here; the blob's last only once the store has ended the
+ * object, so that a longer one is refused (blob_too_long) before its
+ * last chunk can be opened and the file renamed.
+ */
+static enum sp_err
+stream_read(struct worker *w, struct slot *s, size_t have, uint64_t end)
+{
+	struct pipe *pp = w->pp;
+	struct pblob *b = s->b;
+	struct stream st;
+	uint64_t before;
+	unsigned fails = 0;
+	unsigned attempts = 0;
+	int late = 0;
+	enum sp_err rc;
+
+	memset(&st, 0, sizeof(st));
+	st.w = w;
+	st.b = b;
+	st.s = s;
+	st.fill = have;
+	st.end = end;
+	for (;;) {
+		st.pos = 0;
+		before = stream_at(&st);
+		rc = source_fetch(w->src, b->name, 0, 0, stream_sink, &st);
+		attempts++;
+		if (st.done) {
+			rc = SP_OK;
+			break;
+		}
+		if (rc == SP_OK && st.full) {
+			stream_hand_on(pp, st.s);
+			break;
+		}
+		if (rc == SP_OK) {
+			/* The object ended before the blob's sealed size. */
+			blob_fail(pp, b, "blob_truncated", st.pos);
+			rc = SP_E_INTEGRITY;
+			goto out;
+		}
+		if (rc != SP_E_FETCH || st.s == NULL || pipe_failed(pp)) {
+			break;
+		}
+
+		fails = stream_at(&st) - before >= b->p.segment_size
+			    ? 1
+			    : fails + 1;
+		late =
+		    pp->o->deadline_ns != 0 && now_ns() >= pp->o->deadline_ns;
+		if (late || fails >= pp->o->attempts) {
+			break;
+		}
+		if (backoff(w, fails) != 0) {
+			late = 1;
+			break;
+		}
+		if (pipe_failed(pp)) {
+			break;
+		}
+		log_event(LOG_WARN, "unseal.blob.retry", "blob_fetch_failed",
+			  LOG_STR("blob", b->id),
+			  LOG_U64("offset", stream_at(&st)),
+			  LOG_STR("error", source_last_error(w->src)),
+			  LOG_U64("attempt", attempts + 1));
+	}
+	if (rc != SP_OK && rc != SP_E_INTEGRITY) {
+		read_failed(w, b, stream_at(&st), rc, attempts, late);
+	}
+out:
+	return rc;
+}
+
+/*
+ * The store answered a ranged read of s with the whole object. From now
+ * on every blob larger than a chunk is read as one stream; s goes on as
+ * a stream too, through the rest of its blob unless another worker
+ * already has a later chunk of it. Returns where the stream ends.
+ */
+static uint64_t
+stream_claim(struct pipe *pp, const struct slot *s)
+{
+	struct pblob *b = s->b;
+	uint64_t end = s->offset + s->len;
+
+	pthread_mutex_lock(&pp->mu);
+	if (!pp->rangeless) {
+		pp->rangeless = 1;
+		log_event(LOG_WARN, "unseal.store.range_ignored",
+			  "store_ignores_range", LOG_STR("blob", b->id),
+			  LOG_U64("offset", s->offset));
+	}
+	if (b->next_read == s->chunk + 1) {
+		b->next_read = b->nchunks;
+		end = b->ct_len;
+	}
+	pthread_mutex_unlock(&pp->mu);
+	return end;
+}
+
+/* The task's read went on as a stream, which handed its slots on. */
+static enum sp_err
+as_stream(struct worker *w, struct task *t, size_t have, uint64_t end)
+{
+	struct slot *s = t->s;
+
+	t->kind = TASK_STREAM;
+	t->s = NULL;
+	t->b = s->b;
+	return stream_read(w, s, have, end);
+}
+
+/*
+ * Fill the task's slot, resuming after what arrived when a transfer
+ * breaks (or from the start, on a store that ignores Range). A chunk of
+ * a larger blob on a store that ignores Range goes on as a stream.
+ */
+static enum sp_err
+step_read(struct worker *w, struct task *t)
+{
+	struct pipe *pp = w->pp;
+	struct slot *s = t->s;
 	struct pblob *b = s->b;
 	struct source_read_req r;
 	size_t have = 0;
@@ -563,10 +903,15 @@ step_read(struct worker *w, struct slot *s)
 	unsigned fails = 0;
 	unsigned attempts = 0;
 	int whole_only = 0;
+	int stream = 0;
 	int late = 0;
 	enum sp_err judged;
 	enum sp_err rc;
 
+	if (t->stream) {
+		rc = as_stream(w, t, 0, b->ct_len);
+		goto out;
+	}
 	for (;;) {
 		memset(&r, 0, sizeof(r));
 		step = s->len - have < b->p.segment_size ? s->len - have
@@ -578,14 +923,20 @@ step_read(struct worker *w, struct slot *s)
 		r.offset = s->offset + have;
 		r.buf = s->buf + have;
 		r.len = s->len - have;
+		/* Stores over http tell no size: see that the blob ends. */
+		r.probe_end = !r.whole && s->offset + s->len == b->ct_len;
 		r.check = read_check;
 		r.arg = pp;
 		rc = source_read(w->src, &r);
 		attempts++;
 		have += r.got;
-		judged = read_judge(pp, s, &r, &whole_only);
+		judged = read_judge(pp, s, &r, &whole_only, &stream);
 		if (judged != SP_OK) {
 			rc = judged;
+			goto out;
+		}
+		if (stream) {
+			rc = as_stream(w, t, have, stream_claim(pp, s));
 			goto out;
 		}
 		if (rc != SP_E_FETCH || !pp->retry || pipe_failed(pp)) {
@@ -637,8 +988,10 @@ step_hash(struct pipe *pp, struct slot *s)
 	unsigned int got_len = 0;
 	enum sp_err rc = SP_E_INTERNAL;
 
-	/* manifest_check() proved ct_len holds a header and a tag. */
-	if (s->chunk == 0) {
+	/* manifest_check() proved ct_len holds a header and a tag. A
+	 * header the manifest pins is used as pinned, and compared with
+	 * the blob's when chunk 0 is opened. */
+	if (s->chunk == 0 && b->f->header_len == 0) {
 		memcpy(b->hdr, s->buf, b->hdr_len);
 	}
 	if (EVP_DigestUpdate(b->sha, s->buf, s->len) != 1) {
@@ -735,6 +1088,25 @@ out:
 	return rc;
 }
 
+/*
+ * The blob's own header must be the one the manifest pins (the key and
+ * nonces come from the pinned one): with it, every segment's tag stands
+ * for the sealed bytes themselves (docs/sealed-format.md).
+ */
+static enum sp_err
+header_check(struct pipe *pp, const struct slot *s)
+{
+	const struct pblob *b = s->b;
+	enum sp_err rc = SP_OK;
+
+	if (s->chunk == 0 && b->f->header_len != 0 &&
+	    !ct_memeq(s->buf, b->f->header, b->hdr_len)) {
+		blob_fail(pp, b, "blob_header_mismatch", 0);
+		rc = SP_E_INTEGRITY;
+	}
+	return rc;
+}
+
 /* Authenticate and decrypt every segment of the chunk in place, then
  * write the plaintext: nothing unverified reaches the file. */
 static enum sp_err
@@ -753,7 +1125,10 @@ step_open(struct worker *w, struct slot *s, uint64_t *bytes)
 	int n = 0;
 	enum sp_err rc;
 
-	rc = worker_ctx(w, b, &c);
+	rc = header_check(w->pp, s);
+	if (rc == SP_OK) {
+		rc = worker_ctx(w, b, &c);
+	}
 	while (rc == SP_OK && pos < s->len) {
 		if (sealed_segment_span(&b->p, b->ct_len, idx, &seg, &last) !=
 		    0) {
@@ -828,6 +1203,14 @@ pick_open(struct pipe *pp, struct task *t)
 	return 0;
 }
 
+/* Chunks of b read but not yet through the step that paces it: the
+ * in-order hash, or (without one) opening. */
+static uint64_t
+lag(const struct pblob *b)
+{
+	return b->next_read - (b->need_hash ? b->next_hash : b->opened);
+}
+
 /*
  * The blob to read from next. The first unfinished blobs, one per
  * worker, are read side by side ("lanes"), so several digests run at
@@ -858,11 +1241,10 @@ read_blob(struct pipe *pp, int *begin)
 		if (b->next_read == 0 && pp->active >= pp->active_max) {
 			break;
 		}
-		if (b->next_read - b->next_hash >= pp->ahead) {
+		if (lag(b) >= pp->ahead) {
 			continue;
 		}
-		if (best == NULL || b->next_read - b->next_hash <
-					best->next_read - best->next_hash) {
+		if (best == NULL || lag(b) < lag(best)) {
 			best = b;
 		}
 	}
@@ -894,17 +1276,16 @@ pick_read(struct pipe *pp, struct task *t)
 		return 0;
 	}
 
-	s->b = b;
-	s->chunk = b->next_read++;
-	s->offset = s->chunk * b->seg_per_chunk * b->p.segment_size;
-	s->len = b->ct_len - s->offset;
-	if (s->len > b->seg_per_chunk * b->p.segment_size) {
-		s->len = b->seg_per_chunk * b->p.segment_size;
-	}
+	slot_setup(s, b, b->next_read++);
 	s->state = SLOT_READING;
 	t->kind = TASK_READ;
 	t->s = s;
 	t->begin = begin;
+	/* A store that ignores Range: one reader takes the rest. */
+	if (pp->rangeless && b->nchunks > 1) {
+		t->stream = 1;
+		b->next_read = b->nchunks;
+	}
 	return 1;
 }
 
@@ -937,8 +1318,13 @@ task_done(struct pipe *pp, struct task *t, enum sp_err rc, uint64_t bytes)
 		pipe_fail(pp, rc);
 		return;
 	}
-	if (kind == TASK_READ) {
+	if (kind == TASK_READ && b->need_hash) {
 		s->state = SLOT_READ;
+	} else if (kind == TASK_READ) {
+		/* Without a digest to take, the reader opens the chunk
+		 * itself, while it is still in this core's cache. */
+		s->state = SLOT_OPENING;
+		t->kind = TASK_OPEN;
 	} else if (kind == TASK_HASH) {
 		s->state = SLOT_HASHED;
 		b->hashing = 0;
@@ -953,6 +1339,8 @@ task_done(struct pipe *pp, struct task *t, enum sp_err rc, uint64_t bytes)
 			t->b = b;
 			t->s = NULL;
 		}
+	} else if (kind == TASK_STREAM) {
+		/* Its slots went on as they filled. */
 	} else if (kind == TASK_PLACE) {
 		pp->placed++;
 		pp->active--;
@@ -970,13 +1358,11 @@ task_run(struct worker *w, struct task *t, uint64_t *bytes)
 	struct slot *s = t->s;
 	enum sp_err rc = SP_OK;
 
-	if (s != NULL && s->buf == NULL) {
-		s->buf = malloc(pp->slot_cap);
-		if (s->buf == NULL) {
-			rc = SP_E_INTERNAL;
+	if (s != NULL) {
+		rc = slot_buf(pp, s);
+		if (rc != SP_OK) {
 			goto out;
 		}
-		__atomic_add_fetch(&pp->slots_alloc, 1, __ATOMIC_RELAXED);
 	}
 
 	if (t->kind == TASK_READ && t->begin) {
@@ -986,7 +1372,7 @@ task_run(struct worker *w, struct task *t, uint64_t *bytes)
 		}
 	}
 	if (t->kind == TASK_READ) {
-		rc = step_read(w, s);
+		rc = step_read(w, t);
 	} else if (t->kind == TASK_HASH) {
 		rc = step_hash(pp, s);
 	} else if (t->kind == TASK_OPEN) {
@@ -1045,6 +1431,12 @@ blobs_init(struct pipe *pp, uint64_t slot_cap)
 		sealed_params_default(&b->p);
 		b->p.segment_size = f->segment_size;
 		b->hdr_len = sealed_header_len(&b->p);
+		/* manifest_check() proved a header of hdr_len bytes. */
+		if (f->header_len != 0) {
+			memcpy(b->hdr, f->header, b->hdr_len);
+		}
+		b->need_hash = f->header_len == 0 || pp->o->digest_always;
+		b->digest_ok = !b->need_hash;
 		/* manifest_check() proved the size encodable. */
 		if (sealed_ciphertext_len(&b->p, f->size, &b->ct_len) != 0) {
 			goto out;

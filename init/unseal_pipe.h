@@ -3,7 +3,9 @@
  *
  * Every blob of an opened manifest goes from the source into a hidden
  * partial file in the target and is renamed to its path once its last
- * segment verified and its size and SHA-256 match. Reading, hashing,
+ * segment verified and its size matches, and either its header equals
+ * the one the manifest pins or (an older manifest without "header", or
+ * digest_always) its SHA-256 matches. Reading, hashing,
  * decrypting and writing overlap on a pool of worker threads; the
  * ciphertext in flight lives in slots whose total never exceeds the
  * memory budget. See docs/sealed-format.md, "Unsealing in parallel".
@@ -33,6 +35,10 @@ struct unseal_pipe_opts {
 	uint64_t deadline_ns;	      /* now_ns() limit; 0: none */
 	int *cancel; /* so->cancel's flag: set on failure, stops transfers */
 	uint64_t progress_ns; /* between unseal.progress events */
+	/* 1: check every blob's SHA-256 even when the manifest pins its
+	 * header. A signed manifest needs it: the header stops outsiders,
+	 * not a holder of the model key (docs/sealed-format.md). */
+	int digest_always;
 };
 
 struct unseal_pipe_stats {

@@ -184,9 +184,10 @@ source_read(struct source *s, struct source_read_req *r)
 		goto out;
 	}
 
-	rc = (enum sp_err)s->ops->fetch(s->state, r->name,
-					r->whole ? 0 : r->offset,
-					r->whole ? 0 : r->len, read_sink, r);
+	/* read_sink refuses the probe byte, should one come. */
+	rc = (enum sp_err)s->ops->fetch(
+	    s->state, r->name, r->whole ? 0 : r->offset,
+	    r->whole ? 0 : r->len + (r->probe_end ? 1 : 0), read_sink, r);
 	if (rc == SP_OK && r->got < r->len) {
 		/* A clean, short reply: the object ends there. */
 		r->size = r->offset + r->got;

@@ -58,6 +58,7 @@ struct oci_state {
 	char ctype[OCI_CTYPE_MAX];
 	char dcd[OCI_DIGEST_LEN + 8]; /* Docker-Content-Digest */
 	struct http_hdr_capture api_caps[4];
+	int range_ignored; /* the last failed ranged fetch got a 200 */
 	struct http_hdr_capture blob_caps[2];
 	char last_err[HTTP_ERRBUF];
 };
@@ -541,6 +542,7 @@ oci_fetch(void *state, const char *name, uint64_t offset, uint64_t length,
 	int rc = SP_E_NOTFOUND;
 
 	st->last_err[0] = '\0';
+	st->range_ignored = 0;
 	l = oci_layer_find(st->layers, st->nlayers, name);
 	if (l == NULL) {
 		oci_log("source.fetch.failed", "source_not_found");
@@ -569,6 +571,9 @@ oci_fetch(void *state, const char *name, uint64_t offset, uint64_t length,
 	rc =
 	    blob_get(st, l, whole ? 0 : offset, whole ? 0 : length, &r, errbuf);
 	snprintf(st->last_err, sizeof(st->last_err), "%s", errbuf);
+	/* Range support is optional for registries (and their storage). */
+	st->range_ignored = rc != SP_OK && !whole && r.to.sink_rc == SP_OK &&
+			    http_last_status(st->blobs) == 200;
 	if (r.too_long) {
 		oci_log("source.fetch.failed", "oci_blob_too_long");
 	} else if (rc != SP_OK && r.to.sink_rc == SP_OK) {
@@ -595,10 +600,19 @@ oci_last_error(void *state)
 	return st->last_err;
 }
 
+static int
+oci_range_ignored(void *state)
+{
+	const struct oci_state *st = state;
+
+	return st->range_ignored;
+}
+
 const struct source_ops source_oci_ops = {
     .scheme = "oci",
     .open = oci_open,
     .fetch = oci_fetch,
+    .range_ignored = oci_range_ignored,
     .close = oci_close,
     .last_error = oci_last_error,
 };

@@ -56,6 +56,7 @@ struct s3_state {
 	struct secret *hdr;	    /* header lines of the current request */
 	const char *lines[S3_HEADERS];
 	char last_err[HTTP_ERRBUF];
+	int range_ignored; /* the last failed ranged fetch got a 200 */
 };
 
 static void
@@ -526,6 +527,7 @@ s3_fetch(void *state, const char *name, uint64_t offset, uint64_t length,
 	int rc = SP_E_USAGE;
 
 	st->last_err[0] = '\0';
+	st->range_ignored = 0;
 	if (!source_name_valid(name)) {
 		goto out;
 	}
@@ -548,6 +550,10 @@ s3_fetch(void *state, const char *name, uint64_t offset, uint64_t length,
 	/* XXX: libcurl copies these lines (token, signature) unwiped. */
 	rc = http_stream(st->client, url, st->lines, offset, length,
 			 source_relay_sink, &r, errbuf);
+	/* A gateway in front of a store may ignore Range (RFC 9110). */
+	st->range_ignored = rc != SP_OK && (offset > 0 || length > 0) &&
+			    r.sink_rc == SP_OK &&
+			    http_last_status(st->client) == 200;
 	if (rc != SP_OK && r.sink_rc == SP_OK) {
 		log_failure(st, url, rc, errbuf);
 	}
@@ -568,10 +574,19 @@ s3_last_error(void *state)
 	return st->last_err;
 }
 
+static int
+s3_range_ignored(void *state)
+{
+	const struct s3_state *st = state;
+
+	return st->range_ignored;
+}
+
 const struct source_ops source_s3_ops = {
     .scheme = "s3",
     .open = s3_open,
     .fetch = s3_fetch,
+    .range_ignored = s3_range_ignored,
     .close = s3_close,
     .last_error = s3_last_error,
 };

@@ -49,7 +49,8 @@ EOF
 }
 
 # oci_run LABEL: run sealpod-init on OCI_SOURCE (default by tag) with
-# AUTH_FILE when set; sets RC, OUT, ERR.
+# AUTH_FILE when set, and OCI_MEMORY as memory_mib for two workers when
+# set; sets RC, OUT, ERR.
 oci_run() {
 	local label=$1
 	CONFIG=$WORK/$label.yaml
@@ -66,6 +67,10 @@ oci_run() {
 		echo "  source: ${OCI_SOURCE:-oci://$REG/$REPO:$TAG}"
 		echo "  ca: $CERTS/ca.crt"
 		echo "  min_version: 1"
+		if [ -n "${OCI_MEMORY:-}" ]; then
+			echo "  memory_mib: $OCI_MEMORY"
+			echo "  workers: 2"
+		fi
 		if [ -n "${AUTH_FILE:-}" ]; then
 			echo "  oci:"
 			echo "    auth_file: $AUTH_FILE"
@@ -219,6 +224,16 @@ sp_stop_peer oci
 oci_start --drop-once $((SEGMENT + 4096))
 oci_run drop-once
 oci_ok drop-once
+sp_stop_peer oci
+
+# 12b. A registry that ignores Range (the distribution spec makes it
+# optional), with 1 MiB chunks (a 2 MiB budget for two workers): the
+# model comes as one stream, and a whole layer is digest-checked.
+oci_start --ignore-range
+OCI_MEMORY=2 oci_run norange
+oci_ok norange
+sp_check "norange: switch to streaming not logged" \
+	grep -q '"event":"unseal.store.range_ignored"' "$ERR"
 sp_stop_peer oci
 
 # 13. The registry dies for good after 1.5 MiB.

@@ -38,7 +38,8 @@ s3_start() {
 
 # s3_config FILE: init config for S3_SOURCE (default our bucket), with
 # S3_REGION_CFG, S3_ENDPOINT (default S3_URL), S3_PATH_STYLE (true),
-# S3_STS (an STS endpoint, optional).
+# S3_STS (an STS endpoint, optional), S3_MEMORY (memory_mib with two
+# workers, optional).
 s3_config() {
 	{
 		echo "tee: sample"
@@ -50,6 +51,10 @@ s3_config() {
 		echo "  source: ${S3_SOURCE:-s3://$BUCKET/$PREFIX}"
 		echo "  ca: $CERTS/ca.crt"
 		echo "  min_version: 1"
+		if [ -n "${S3_MEMORY:-}" ]; then
+			echo "  memory_mib: $S3_MEMORY"
+			echo "  workers: 2"
+		fi
 		echo "  s3:"
 		echo "    region: ${S3_REGION_CFG:-$REGION}"
 		echo "    endpoint: ${S3_ENDPOINT:-$S3_URL}"
@@ -231,6 +236,16 @@ s3_start --access-key "$AKID" --secret-key "$SKEY" \
 	--drop-once $((SEGMENT + 4096))
 s3_run drop-once "${STATIC[@]}"
 s3_ok drop-once
+sp_stop_peer s3
+
+# 11b. A gateway that ignores Range, with 1 MiB chunks (a 2 MiB budget
+# for two workers): the model comes as one stream once the first 200
+# to a ranged GET is seen.
+s3_start --access-key "$AKID" --secret-key "$SKEY" --ignore-range
+S3_MEMORY=2 s3_run norange "${STATIC[@]}"
+s3_ok norange
+sp_check "norange: switch to streaming not logged" \
+	grep -q '"event":"unseal.store.range_ignored"' "$ERR"
 sp_stop_peer s3
 
 # 12. The store dies for good after 1.5 MiB: fail closed.

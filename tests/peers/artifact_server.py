@@ -14,6 +14,11 @@ Fault injection, each applies to every response body:
   --stall S         after the headers and the first body bytes, go silent
                     for S seconds (an idle-timeout test), then close
   --status PATH=CODE  answer CODE (e.g. 500, 503, 403) for that path
+  --ignore-range    answer every GET with 200 and the whole file, as RFC
+                    9110 14.2 lets a server do (no Accept-Ranges either)
+  --drop-once N     cut the first response whose body gets past N bytes
+                    there, once in the server's life (a broken
+                    connection that a retry gets past)
 
 Every request is logged as a JSON line: path, range, status, bytes sent.
 """
@@ -42,10 +47,23 @@ class State:
         self.root = os.path.realpath(args.root)
         self.lock = threading.Lock()
         self.sent_total = 0
+        self.dropped = False
+        self.ignore_range = getattr(args, "ignore_range", False)
         self.status_for = {}
         for item in args.status or []:
             path, _, code = item.rpartition("=")
             self.status_for[path] = int(code)
+
+    def drop_here(self, sent, take):
+        """Bytes of `take` to send before --drop-once cuts this body."""
+        n = getattr(self.args, "drop_once", None)   # wrappers may lack it
+        if n is None or sent + take <= n:
+            return take
+        with self.lock:
+            if self.dropped:
+                return take
+            self.dropped = True
+            return max(n - sent, 0)
 
     def budget(self, want):
         """How many of `want` bytes --drop-after still lets through."""
@@ -143,6 +161,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         size = os.path.getsize(full)
         rng_header = self.headers.get("Range")
+        if self.state.ignore_range:
+            rng_header = None
         rng = parse_range(rng_header, size) if rng_header else None
         if rng == "unsatisfiable":
             self._plain(416, "range not satisfiable\n",
@@ -152,7 +172,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         length = end - start + 1 if size else 0
         self.send_response(206 if rng else 200)
         self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Accept-Ranges", "bytes")
+        if not self.state.ignore_range:
+            self.send_header("Accept-Ranges", "bytes")
         self.send_header("Content-Length", str(length))
         if rng:
             self.send_header("Content-Range", "bytes %d-%d/%d" %
@@ -161,7 +182,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         sent = 0
         if self.command != "HEAD":
             sent = self._body(full, start, length)
-        self._log(206 if rng else 200, sent, rng_header)
+        self._log(206 if rng else 200, sent, self.headers.get("Range"))
 
     def _body(self, full, start, length):
         args = self.state.args
@@ -172,7 +193,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         with open(full, "rb") as f:
             f.seek(start)
             while sent < limit:
-                take = self.state.budget(min(CHUNK, limit - sent))
+                want = min(CHUNK, limit - sent)
+                cut = self.state.drop_here(sent, want)
+                take = self.state.budget(cut)
                 if take == 0:
                     break
                 data = f.read(take)
@@ -180,6 +203,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     break
                 self.wfile.write(data)
                 sent += len(data)
+                if cut < want:
+                    break        # --drop-once cut this body here
                 if args.stall:
                     break        # one chunk, then go silent below
         self.wfile.flush()
@@ -201,6 +226,8 @@ def main():
     p.add_argument("--drop-after", type=int, metavar="BYTES")
     p.add_argument("--stall", type=float, metavar="SECONDS")
     p.add_argument("--status", action="append", metavar="PATH=CODE")
+    p.add_argument("--ignore-range", action="store_true")
+    p.add_argument("--drop-once", type=int, metavar="BYTES")
     args = p.parse_args()
     if args.max_seconds <= 0:
         p.error("--max-seconds must be positive")

@@ -45,6 +45,8 @@ Faults:
   --drop-once N        cut the first blob response after N body bytes
   --drop-after N       cut blob responses once N bytes were sent in all
   --stall S            after the first blob chunk, go silent S seconds
+  --ignore-range       answer every blob GET with 200 and the whole blob
+                       (range support is optional for registries)
 
 Every request is logged as one JSON line.
 """
@@ -372,6 +374,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def _serve_blob(self, digest, **extra):
         size = self._size(digest)
         rng_header = self.headers.get("Range")
+        if self.state.args.ignore_range:
+            rng_header = None      # RFC 9110 14.2: a server may
         rng = parse_range(rng_header, size) if rng_header else None
         if rng == "unsatisfiable":
             self._error(416, "RANGE_INVALID", "range not satisfiable",
@@ -448,6 +452,7 @@ def main():
     p.add_argument("--drop-once", type=int, metavar="BYTES")
     p.add_argument("--drop-after", type=int, metavar="BYTES")
     p.add_argument("--stall", type=float, metavar="SECONDS")
+    p.add_argument("--ignore-range", action="store_true")
     args = p.parse_args()
     if args.max_seconds <= 0:
         p.error("--max-seconds must be positive")

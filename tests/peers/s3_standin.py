@@ -39,6 +39,8 @@ Fault injection:
                    serve normally (a transient drop)
   --stall S        after the first body chunk, go silent for S seconds
   --skew S         pretend our clock is S seconds ahead
+  --ignore-range   answer every GET with 200 and the whole object, as a
+                   gateway without range support may
 
 Each request is logged as one JSON line: method, path, range, status,
 sent, auth ("anonymous", "static", "sts", "none"), error code.
@@ -361,6 +363,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def _serve(self, full, kind):
         size = os.path.getsize(full)
         rng_header = self.headers.get("Range")
+        if self.state.args.ignore_range:
+            rng_header = None      # RFC 9110 14.2: a server may
         rng = parse_range(rng_header, size) if rng_header else None
         if rng == "unsatisfiable":
             self._error(416, "InvalidRange", "range not satisfiable", kind,
@@ -371,7 +375,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         status = 206 if rng else 200
         self.send_response(status)
         self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Accept-Ranges", "bytes")
+        if not self.state.args.ignore_range:
+            self.send_header("Accept-Ranges", "bytes")
         self.send_header("Content-Length", str(length))
         if rng:
             self.send_header("Content-Range",
@@ -501,6 +506,7 @@ def main():
     p.add_argument("--drop-once", type=int, metavar="BYTES")
     p.add_argument("--stall", type=float, metavar="SECONDS")
     p.add_argument("--skew", type=float, metavar="SECONDS")
+    p.add_argument("--ignore-range", action="store_true")
     args = p.parse_args()
     if args.max_seconds <= 0:
         p.error("--max-seconds must be positive")

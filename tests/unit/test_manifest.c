@@ -344,6 +344,118 @@ test_print_round_trip(void **state)
 	manifest_free(back);
 }
 
+#define HDR_OK "KAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJw=="
+
+/* One file entry with the given "header" member, inside a valid
+ * document. */
+static const char *
+header_reason(const char *member)
+{
+	char buf[1024];
+
+	snprintf(buf, sizeof(buf),
+		 "{\"format\":\"sealpod/1\",\"version\":1,\"files\":"
+		 "[{\"path\":\"a\",\"size\":1,\"blob\":\"" HEX_A "\"%s}]}",
+		 member);
+	return parse_reason(buf);
+}
+
+/* "header": optional, strict base64 of the 40 bytes the default
+ * parameters give, with its own length byte. */
+static void
+test_header_member(void **state)
+{
+	struct manifest *m = NULL;
+	const char *reason = NULL;
+	char buf[1024];
+	size_t i;
+
+	(void)state;
+	assert_null(header_reason(""));
+	assert_null(header_reason(",\"header\":\"" HDR_OK "\""));
+	/* Length byte 0x27, 39 bytes, a 16-byte-key header (24 bytes). */
+	assert_string_equal(
+	    header_reason(",\"header\":\"JwECAwQFBgcICQoLDA0ODxAREhMUFRYXGBka"
+			  "GxwdHh8gISIjJCUmJw==\""),
+	    "header_invalid");
+	assert_string_equal(
+	    header_reason(",\"header\":\"KAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBka"
+			  "GxwdHh8gISIjJCUm\""),
+	    "header_invalid");
+	assert_string_equal(
+	    header_reason(",\"header\":\"GAECAwQFBgcICQoLDA0ODxAREhMUFRYX\""),
+	    "header_invalid");
+	/* Too long for any header, not base64, unpadded, empty, a number. */
+	assert_string_equal(header_reason(",\"header\":\"" HDR_OK HDR_OK "\""),
+			    "header_invalid");
+	assert_string_equal(header_reason(",\"header\":\"K@EC\""),
+			    "header_invalid");
+	assert_string_equal(
+	    header_reason(",\"header\":\"KAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBka"
+			  "GxwdHh8gISIjJCUmJw\""),
+	    "header_invalid");
+	assert_string_equal(header_reason(",\"header\":\"\""),
+			    "header_invalid");
+	assert_string_equal(header_reason(",\"header\":40"), "header_invalid");
+	assert_non_null(header_reason(",\"header\":\"" HDR_OK
+				      "\",\"header\":\"" HDR_OK "\""));
+
+	/* Parsed bytes, and printed back the same. */
+	snprintf(buf, sizeof(buf),
+		 "{\"format\":\"sealpod/1\",\"version\":1,\"files\":"
+		 "[{\"path\":\"a\",\"size\":1,\"blob\":\"" HEX_A
+		 "\",\"header\":\"" HDR_OK "\"}]}");
+	assert_int_equal(manifest_parse(buf, strlen(buf), &m, &reason), SP_OK);
+	assert_int_equal(m->files[0].header_len, 40);
+	for (i = 0; i < 40; i++) {
+		assert_int_equal(m->files[0].header[i], i == 0 ? 0x28 : i);
+	}
+	manifest_free(m);
+}
+
+/* manifest_set_header() names the entry added last; print writes it. */
+static void
+test_header_print(void **state)
+{
+	unsigned char hdr[40];
+	struct manifest *m;
+	struct manifest *back = NULL;
+	const char *reason = NULL;
+	struct strbuf sb;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(hdr); i++) {
+		hdr[i] = i == 0 ? 0x28 : (unsigned char)i;
+	}
+	m = manifest_new(1);
+	assert_non_null(m);
+	assert_int_equal(manifest_set_header(m, hdr, 40), SP_E_USAGE);
+	assert_int_equal(manifest_add(m, "b", 1, HEX_A, 0), SP_OK);
+	assert_int_equal(manifest_add(m, "a", 2, HEX_B, 0), SP_OK);
+	assert_int_equal(manifest_set_header(m, hdr, 41), SP_E_USAGE);
+	assert_int_equal(manifest_set_header(m, hdr, 40), SP_OK);
+	assert_int_equal(manifest_check(m, &reason), SP_OK);
+	strbuf_init(&sb, MANIFEST_MAX);
+	assert_int_equal(manifest_print(m, &sb), SP_OK);
+	assert_non_null(strstr(sb.buf,
+			       "\"path\":\"a\",\"size\":2,\"blob\":\"" HEX_B
+			       "\",\"header\":\"" HDR_OK "\"}"));
+	assert_non_null(strstr(sb.buf, "\"blob\":\"" HEX_A "\"}"));
+	assert_int_equal(manifest_parse(sb.buf, sb.len, &back, &reason), SP_OK);
+	assert_int_equal(back->files[0].header_len, 40);
+	assert_memory_equal(back->files[0].header, hdr, 40);
+	assert_int_equal(back->files[1].header_len, 0);
+
+	/* A header whose length byte lies is refused by the check. */
+	m->files[0].header[0] = 0x18;
+	assert_int_equal(manifest_check(m, &reason), SP_E_INTEGRITY);
+	assert_string_equal(reason, "header_invalid");
+	strbuf_free(&sb);
+	manifest_free(m);
+	manifest_free(back);
+}
+
 static void
 test_too_large(void **state)
 {
@@ -370,6 +482,8 @@ main(void)
 	    cmocka_unit_test(test_too_many_files),
 	    cmocka_unit_test(test_print_round_trip),
 	    cmocka_unit_test(test_too_large),
+	    cmocka_unit_test(test_header_member),
+	    cmocka_unit_test(test_header_print),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -706,7 +706,8 @@ test_swapped_blobs(void **state)
 }
 
 /* An authentic blob of the same path from another sealing run (an old
- * release, say) under this manifest's name: only the digest catches it. */
+ * release, say) under this manifest's name: the pinned header catches
+ * it (the digest did, before manifests carried "header"). */
 static void
 test_digest_mismatch(void **state)
 {
@@ -1114,6 +1115,240 @@ test_signature(void **state)
 	f->sign_key = NULL;
 }
 
+/* Run an unseal that must fail with want, and log reason among its
+ * events. */
+static void
+expect_reason(struct fx *f, enum sp_err want, const char *reason)
+{
+	char line[1024];
+	char needle[128];
+	FILE *logf = tmpfile();
+	int found = 0;
+
+	assert_non_null(logf);
+	snprintf(needle, sizeof(needle), "\"reason\":\"%s\"", reason);
+	log_init(NULL, logf);
+	assert_int_equal(do_unseal(f, 0, NULL), want);
+	log_init(NULL, stderr);
+	assert_target_empty(f);
+	rewind(logf);
+	while (!found && fgets(line, sizeof(line), logf) != NULL) {
+		found = strstr(line, needle) != NULL;
+	}
+	fclose(logf);
+	if (!found) {
+		fail_msg("no event with reason %s", reason);
+	}
+}
+
+/* The manifest entry of rel, in m. */
+static struct manifest_file *
+entry_of(struct manifest *m, const char *rel)
+{
+	struct manifest_file *e = NULL;
+	size_t i;
+
+	for (i = 0; i < m->nfiles; i++) {
+		if (strcmp(m->files[i].path, rel) == 0) {
+			e = &m->files[i];
+		}
+	}
+	assert_non_null(e);
+	return e;
+}
+
+/* Put the header the manifest pins for rel back at the front of blob. */
+static void
+blob_restore_header(struct fx *f, const char *rel, const char *blob)
+{
+	struct manifest *m = store_manifest(f);
+	const struct manifest_file *e = entry_of(m, rel);
+	int fd = open(blob, O_WRONLY);
+
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, e->header, e->header_len, 0),
+			 (ssize_t)e->header_len);
+	close(fd);
+	manifest_free(m);
+}
+
+/* Seal other plaintext of e's size under e's pinned salt and nonce
+ * prefix, as only a holder of the model key can, over blob. */
+static void
+forge_blob(struct fx *f, const struct manifest_file *e, const char *blob)
+{
+	struct sealed_params p;
+	struct sealed_ctx *c = NULL;
+	unsigned char hdr[SEALED_HEADER_MAX];
+	unsigned char *buf;
+	size_t len = (size_t)e->size;
+	int fd;
+
+	sealed_params_default(&p);
+	assert_true(len + 16 <= 1048576 - 40);
+	buf = calloc(1, len + 16);
+	assert_non_null(buf);
+	memset(buf, 'F', len);
+	assert_int_equal(sealed_encrypt_begin_kat(
+			     &p, f->key, e->path, strlen(e->path),
+			     e->header + 1, e->header + 1 + 32, hdr, &c),
+			 SP_OK);
+	assert_memory_equal(hdr, e->header, 40);
+	assert_int_equal(sealed_seal_segment(c, 0, 1, buf, len, buf), SP_OK);
+	fd = open(blob, O_WRONLY | O_TRUNC);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, hdr, 40), 40);
+	assert_int_equal(write(fd, buf, len + 16), (ssize_t)(len + 16));
+	close(fd);
+	sealed_ctx_free(c);
+	free(buf);
+}
+/* Rewrite the store's manifest as a seal before "header" wrote it. */
+static void
+store_make_old_format(struct fx *f)
+{
+	struct manifest *m = store_manifest(f);
+	size_t i;
+
+	for (i = 0; i < m->nfiles; i++) {
+		assert_int_equal(m->files[i].header_len, 40);
+		m->files[i].header_len = 0;
+	}
+	store_manifest_write(f, m);
+	manifest_free(m);
+}
+
+/* seal pins every blob's header in the manifest, as the blob has it. */
+static void
+test_manifest_pins_headers(void **state)
+{
+	struct fx *f = *state;
+	struct manifest *m = store_manifest(f);
+	unsigned char hdr[40];
+	char blob[FX_PATH];
+	size_t i;
+	int fd;
+
+	for (i = 0; i < m->nfiles; i++) {
+		assert_int_equal(m->files[i].header_len, 40);
+		blob_path(f, m->files[i].path, blob);
+		fd = open(blob, O_RDONLY);
+		assert_true(fd >= 0);
+		assert_int_equal(read(fd, hdr, sizeof(hdr)), sizeof(hdr));
+		close(fd);
+		assert_memory_equal(hdr, m->files[i].header, sizeof(hdr));
+	}
+	manifest_free(m);
+}
+
+/*
+ * The same path sealed again under the same key (a new salt: an older
+ * or newer release of this file) put under this manifest's name. The
+ * digest is no longer taken; the pinned header refuses it, by name.
+ */
+static void
+test_resealed_blob_refused(void **state)
+{
+	struct fx *f = *state;
+	struct fx other;
+	char mine[FX_PATH];
+	char theirs[FX_PATH];
+	char cmd[3 * FX_PATH];
+
+	other = *f;
+	path_join(other.store, f->base, "store2");
+	assert_int_equal(do_seal(&other, 3), SP_OK);
+	blob_path(f, "model.gguf", mine);
+	blob_path(&other, "model.gguf", theirs);
+	assert_string_not_equal(mine, theirs);
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", theirs, mine);
+	assert_int_equal(system(cmd), 0);
+	expect_reason(f, SP_E_INTEGRITY, "blob_header_mismatch");
+
+	/* The same, with the original header spliced in front: the header
+	 * passes, and the first segment fails under the pinned key. */
+	blob_restore_header(f, "model.gguf", mine);
+	expect_reason(f, SP_E_INTEGRITY, "blob_segment_invalid");
+}
+
+/* The manifest pins another header than the blob has (one salt bit). */
+static void
+test_header_mismatch(void **state)
+{
+	struct fx *f = *state;
+	struct manifest *m = store_manifest(f);
+
+	entry_of(m, "tokenizer/vocab.json")->header[5] ^= 1;
+	store_manifest_write(f, m);
+	manifest_free(m);
+	expect_reason(f, SP_E_INTEGRITY, "blob_header_mismatch");
+}
+
+/* A manifest from before "header" still unseals, through the digest,
+ * and the digest still refuses a re-sealed blob there. */
+static void
+test_old_format_manifest(void **state)
+{
+	struct fx *f = *state;
+	struct fx other;
+	char mine[FX_PATH];
+	char theirs[FX_PATH];
+	char cmd[3 * FX_PATH];
+
+	store_make_old_format(f);
+	assert_int_equal(do_unseal(f, 0, NULL), SP_OK);
+	check_all(f);
+
+	other = *f;
+	path_join(other.store, f->base, "store2");
+	assert_int_equal(do_seal(&other, 3), SP_OK);
+	blob_path(f, "one-segment.bin", mine);
+	blob_path(&other, "one-segment.bin", theirs);
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", theirs, mine);
+	assert_int_equal(system(cmd), 0);
+	expect_reason(f, SP_E_INTEGRITY, "blob_digest_mismatch");
+}
+
+/*
+ * What the header cannot do: whoever holds the model key can seal other
+ * bytes under a pinned header (GCM is not committing to a known key).
+ * Without a signature that holder could as well seal a new manifest;
+ * with one, the digest is still taken and refuses the blob.
+ */
+static void
+test_key_holder_forgery_needs_signature(void **state)
+{
+	struct fx *f = *state;
+	struct manifest *m;
+	struct manifest_file *e;
+	char priv[FX_PATH];
+	char pub[FX_PATH];
+	char blob[FX_PATH];
+
+	pem_key(f, "owner.key", "owner.pub");
+	path_join(priv, f->base, "owner.key");
+	path_join(pub, f->base, "owner.pub");
+	rm_rf(f->store);
+	f->sign_key = priv;
+	assert_int_equal(do_seal(f, 3), SP_OK);
+	f->sign_key = NULL;
+
+	m = store_manifest(f);
+	e = entry_of(m, "one-segment.bin");
+	blob_path(f, "one-segment.bin", blob);
+	forge_blob(f, e, blob);
+	manifest_free(m);
+
+	/* Unsigned trust: the key holder's blob opens (documented). */
+	assert_int_equal(do_unseal(f, 0, NULL), SP_OK);
+	unseal_clean(f->target);
+
+	/* Signed: the digest the owner signed refuses it. */
+	f->signing_key = pub;
+	expect_reason(f, SP_E_INTEGRITY, "blob_digest_mismatch");
+	f->signing_key = NULL;
+}
+
 /* A later file fails: the earlier, already renamed ones go too. */
 static void
 test_late_failure_removes_earlier(void **state)
@@ -1176,6 +1411,16 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_budget_too_small, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_signature, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_manifest_pins_headers, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_resealed_blob_refused, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_header_mismatch, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_old_format_manifest, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_key_holder_forgery_needs_signature, setup, teardown),
 	};
 
 	log_init("test_unseal", stderr);
