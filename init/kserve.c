@@ -72,6 +72,8 @@ struct kblob {
 	uint64_t size;
 	char tmp[SEAL_TMP_NAME_MAX + 1];
 	char hex[2 * 32 + 1];
+	unsigned char hdr[SEALED_HEADER_MAX]; /* pinned in the manifest */
+	size_t hdr_len;
 };
 
 static void
@@ -133,7 +135,6 @@ static enum sp_err
 kblob_begin(struct kblob *b, struct kserve_job *job, const char *aad,
 	    uint64_t size)
 {
-	unsigned char hdr[SEALED_HEADER_MAX];
 	uint64_t ct_len;
 	enum sp_err rc = SP_E_USAGE;
 
@@ -157,10 +158,11 @@ kblob_begin(struct kblob *b, struct kserve_job *job, const char *aad,
 	if (rc != SP_OK) {
 		goto out;
 	}
-	rc = sealed_encrypt_begin(&job->p, job->key, aad, strlen(aad), hdr,
+	rc = sealed_encrypt_begin(&job->p, job->key, aad, strlen(aad), b->hdr,
 				  &b->ctx);
 	if (rc == SP_OK) {
-		rc = kblob_emit(b, hdr, sealed_header_len(&job->p));
+		b->hdr_len = sealed_header_len(&job->p);
+		rc = kblob_emit(b, b->hdr, b->hdr_len);
 	}
 out:
 	return rc;
@@ -246,6 +248,9 @@ kblob_commit(struct kblob *b)
 	b->tmp[0] = '\0';
 	rc = manifest_add(job->m, job->rel, b->size, b->hex,
 			  job->p.segment_size);
+	if (rc == SP_OK) {
+		rc = manifest_set_header(job->m, b->hdr, b->hdr_len);
+	}
 	if (rc != SP_OK) {
 		fail("too_many_files");
 	}

@@ -379,8 +379,11 @@ blob_place(struct pipe *pp, struct pblob *b)
 		goto out;
 	}
 	b->partial[0] = '\0';
+	/* "bound": what tied the blob to the manifest, for operators
+	 * checking that a store was sealed with pinned headers. */
 	log_event(LOG_INFO, "unseal.blob.done", NULL, LOG_STR("blob", b->id),
-		  LOG_U64("bytes", b->f->size));
+		  LOG_U64("bytes", b->f->size),
+		  LOG_STR("bound", b->need_hash ? "digest" : "header"));
 	rc = SP_OK;
 out:
 	if (dfd >= 0 && dfd != tfd) {

@@ -95,6 +95,11 @@ if sp_expect_rc 0 import; then
 		done < <(find "$SRC" -type f)
 		sp_check "ks-run: a .jwe name in the target" \
 			test -z "$(find "$TARGET" -name '*.jwe')"
+		# Imported blobs have their headers pinned, like sealed ones.
+		sp_check "ks-run: a blob bound by digest, not header" \
+			absent '"bound":"digest"' "$ERR"
+		sp_check "ks-run: no blob bound by header" \
+			grep -q '"bound":"header"' "$ERR"
 	fi
 	rm -rf "${TARGET:?}"/* "$TARGET"/.sealpod-*
 fi
