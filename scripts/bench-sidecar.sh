@@ -336,6 +336,9 @@ for p in haproxy nginx sealpod; do
 done
 
 # --- report ------------------------------------------------------------------
+# What the figures depend on, so that runs can be compared fairly.
+echo "openssl: $(openssl version); kernel: $(uname -r); cpus: $(nproc);" \
+	"load at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 "$PY" - "$(declare -p R)" <<'EOF'
 import re, sys
 R = dict(re.findall(r'\[([^]]+)\]="([^"]*)"', sys.argv[1]))

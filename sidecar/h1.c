@@ -953,22 +953,122 @@ chunk_size_byte(struct h1_chunk *c, unsigned char b)
 	return r;
 }
 
+int
+h1_trailer_forbidden(const char *name, size_t len)
+{
+	static const char *const names[] = {
+	    /* framing and routing */
+	    "content-length",
+	    "transfer-encoding",
+	    "host",
+	    /* hop-by-hop */
+	    "connection",
+	    "keep-alive",
+	    "te",
+	    "trailer",
+	    "upgrade",
+	    "http2-settings",
+	    /* request controls */
+	    "expect",
+	    "max-forwards",
+	    "range",
+	    "cache-control",
+	    "pragma",
+	    /* authentication */
+	    "authorization",
+	    "cookie",
+	    /* content format */
+	    "content-type",
+	    "content-encoding",
+	    "content-range",
+	    /* ours to set */
+	    "forwarded",
+	    "x-forwarded-for",
+	    "x-forwarded-proto",
+	    "x-forwarded-host",
+	    NULL,
+	};
+	size_t i;
+	int yes = len >= 6 && ci_eq(name, "proxy-", 6);
+
+	for (i = 0; names[i] != NULL && !yes; i++) {
+		yes = strlen(names[i]) == len && ci_eq(name, names[i], len);
+	}
+	return yes;
+}
+
+void
+h1_chunk_init_request(struct h1_chunk *c, const struct h1_limits *lim)
+{
+	memset(c, 0, sizeof(*c));
+	c->max_fields = lim->headers;
+	c->max_bytes = lim->head_bytes;
+	c->check_names = 1;
+}
+
+/* A trailer field starts: count it against the ceiling. */
+static enum h1_chunk_result
+trailer_name_start(struct h1_chunk *c)
+{
+	size_t max = c->max_fields != 0 ? c->max_fields : H1_HEADERS_MAX;
+	enum h1_chunk_result r = H1_CHUNK_MORE;
+
+	if (++c->fields > max) {
+		r = chunk_error(c, "too_many_trailers");
+	}
+	c->name_len = 0;
+	c->state = CH_TRAILER_NAME;
+	return r;
+}
+
+/* Keep the first bytes of the name; only they can match a refused one. */
+static void
+trailer_name_byte(struct h1_chunk *c, unsigned char b)
+{
+	if (c->name_len < H1_TRAILER_NAME_KEEP) {
+		c->name[c->name_len] = (char)lower(b);
+	}
+	c->name_len++;
+}
+
+/* The name ended at its colon. */
+static enum h1_chunk_result
+trailer_name_end(struct h1_chunk *c)
+{
+	enum h1_chunk_result r = H1_CHUNK_MORE;
+	int refused = 0;
+
+	if (c->check_names && c->name_len <= H1_TRAILER_NAME_KEEP) {
+		refused = h1_trailer_forbidden(c->name, c->name_len);
+	} else if (c->check_names) {
+		/* Longer than any refused name; "proxy-*" still shows. */
+		refused = ci_eq(c->name, "proxy-", 6);
+	}
+	if (refused) {
+		r = chunk_error(c, "forbidden_trailer");
+	}
+	c->state = CH_TRAILER_VALUE;
+	return r;
+}
+
 /* One byte of the trailer section or of the final CRLF. */
 static enum h1_chunk_result
 chunk_trailer_byte(struct h1_chunk *c, unsigned char b)
 {
+	size_t max = c->max_bytes != 0 ? c->max_bytes : H1_TRAILERS_MAX;
 	enum h1_chunk_result r = H1_CHUNK_MORE;
 
-	if (++c->trailers > H1_TRAILERS_MAX) {
+	if (++c->trailers > max) {
 		r = chunk_error(c, "trailers_too_large");
 	} else if (c->state == CH_TRAILER && b == '\r') {
 		c->state = CH_END_LF;
 	} else if (c->state == CH_TRAILER && is_tchar(b)) {
-		c->state = CH_TRAILER_NAME;
+		r = trailer_name_start(c);
+		trailer_name_byte(c, b);
 	} else if (c->state == CH_TRAILER_NAME && b == ':') {
-		c->state = CH_TRAILER_VALUE;
+		r = trailer_name_end(c);
 	} else if (c->state == CH_TRAILER_NAME && is_tchar(b)) {
-		/* more of the name */
+		trailer_name_byte(c, b);
 	} else if (c->state == CH_TRAILER_VALUE && b == '\r') {
 		c->state = CH_TRAILER_LF;
 	} else if (c->state == CH_TRAILER_VALUE && is_field_byte(b)) {

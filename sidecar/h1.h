@@ -147,7 +147,13 @@ size_t h1_write_request_head(const char *buf, const struct h1_msg *m,
 size_t h1_write_response_head(const char *buf, const struct h1_msg *m,
 			      int add_close, char *out, size_t cap);
 
-/* Chunked-body validator state; zero it before a body. */
+/* Bytes of a trailer field name kept to compare with the refused ones. */
+#define H1_TRAILER_NAME_KEEP 32
+
+/*
+ * Chunked-body validator state; zero it before a body (responses), or
+ * set it up with h1_chunk_init_request() (requests).
+ */
 struct h1_chunk {
 	unsigned state;
 	unsigned digits;
@@ -156,6 +162,13 @@ struct h1_chunk {
 	size_t trailers;  /* bytes in the trailer section */
 	const char *why;  /* reason code after H1_CHUNK_ERROR */
 	uint64_t payload; /* data bytes seen, for accounting */
+	/* Trailer checks (request trailers; zero: only the ceilings). */
+	size_t max_fields; /* trailer fields; 0: H1_HEADERS_MAX */
+	size_t max_bytes;  /* trailer section; 0: H1_TRAILERS_MAX */
+	int check_names;   /* refuse h1_trailer_forbidden() names */
+	size_t fields;	   /* trailer fields so far */
+	size_t name_len;   /* bytes of the current trailer field name */
+	char name[H1_TRAILER_NAME_KEEP]; /* its first bytes, lower case */
 };
 
 enum h1_chunk_result { H1_CHUNK_MORE, H1_CHUNK_DONE, H1_CHUNK_ERROR };
@@ -168,6 +181,21 @@ enum h1_chunk_result { H1_CHUNK_MORE, H1_CHUNK_DONE, H1_CHUNK_ERROR };
  */
 enum h1_chunk_result h1_chunk_feed(struct h1_chunk *c, const char *p, size_t n,
 				   size_t *used);
+
+/*
+ * Zero c for a request body and apply the head limits to its trailer
+ * section: at most lim->headers fields and lim->head_bytes bytes, and
+ * no field that h1_trailer_forbidden() names ("forbidden_trailer").
+ */
+void h1_chunk_init_request(struct h1_chunk *c, const struct h1_limits *lim);
+
+/*
+ * 1 when a request trailer field named name[0..len) (any case) must be
+ * refused: it would change framing, routing, authentication, request
+ * controls or content format if a recipient merged it into the head, or
+ * it is hop-by-hop or set by us (RFC 9110 §6.5.1, §7.6.1). 0 otherwise.
+ */
+int h1_trailer_forbidden(const char *name, size_t len);
 
 /* Case-insensitive match of a span of buf against a NUL-terminated s. */
 int h1_span_eq(const char *buf, struct h1_span sp, const char *s);

@@ -1,14 +1,29 @@
 /*
  * h2.c: HTTP/2 client connections and their per-stream backends (h2.h).
  *
- * One struct h2_conn per connection owns the nghttp2 server session and
- * the list of open streams. Each stream owns one backend socket and two
- * buffers: "body" holds request DATA not yet passed on (never more than
- * the stream window we grant, since the window only reopens as bytes
- * leave), "down" holds response bytes from the backend not yet framed
- * (never more than PROXY_BUF_SIZE for h1, the backend window for h2c).
+ * One struct h2_conn per connection owns the nghttp2 server session, the
+ * list of open streams and a small pool of idle backend connections. A
+ * stream borrows one backend connection (struct h2_be) for its exchange
+ * and has two buffers: "body" holds request DATA not yet passed on
+ * (never more than the stream window we grant, since the window only
+ * reopens as bytes leave), "down" holds response bytes from the backend
+ * not yet framed (never more than PROXY_BUF_SIZE for h1, the backend
+ * window for h2c).
  * Nothing else is buffered, so a slow side stops the other through flow
  * control rather than memory.
+ *
+ * Backend reuse (h1 backends only): when a stream's exchange ended
+ * cleanly, its connection goes back to the pool of the same client
+ * connection, so it never serves another client identity and the worker
+ * stays shared-nothing. "Cleanly" means the whole request was sent, the
+ * response was framed to its end by Content-Length or the last chunk
+ * with no byte after it, the backend did not ask to close, and nothing
+ * failed; anything else closes it. A pooled connection that shows any
+ * input (EOF, a reset, stray bytes) or idles H2_POOL_IDLE_NS is closed.
+ * If a reused connection turns out closed before any response byte, a
+ * GET, HEAD or OPTIONS request without a body is sent once more on a
+ * new connection; any other request gets 502, since the backend may
+ * have acted on it.
  *
  * nghttp2 callbacks run only inside nghttp2_session_mem_recv() and
  * nghttp2_session_mem_send(); the stream loop in h2_step() never calls
@@ -52,6 +67,8 @@
 #define H2_NV_MAX H1_HEADERS_MAX
 /* Chunk-size line plus CRLFs written around a request body chunk. */
 #define H2_FRAME_LINE 32
+/* A pooled backend connection idle this long is closed, not reused. */
+#define H2_POOL_IDLE_NS (1000ull * 1000 * 1000)
 
 enum h2_mode { MODE_H1, MODE_H2C };
 
@@ -60,10 +77,22 @@ struct h2_pairs {
 	size_t n;
 };
 
+/* One backend connection: a stream's, or idle in its session's pool. */
+struct h2_be {
+	struct pollsrc src; /* registered once, for the connection's life */
+	struct h2_conn *h;
+	struct h2_stream *s; /* the stream it serves; NULL while pooled */
+	struct h2_be *next;  /* pool, most recently used first */
+	int fd;
+	uint64_t idle_since;
+	unsigned out : 1;   /* writable as last seen */
+	unsigned stale : 1; /* input while pooled: EOF or bytes unasked for */
+};
+
 struct h2_stream {
 	struct h2_conn *h;
 	struct h2_stream *prev, *next;
-	struct pollsrc src;
+	struct h2_be *bc; /* backend connection, while it has one */
 	int32_t id;
 	uint64_t deadline;
 
@@ -72,6 +101,8 @@ struct h2_stream {
 	char *path;
 	char *authority;
 	struct h2_pairs req;
+	struct h2_pairs req_trailers; /* trailing HEADERS, checked */
+	size_t trl_bytes;
 	size_t hdr_bytes;
 	unsigned local_status; /* refused while reading headers */
 	const char *local_why;
@@ -94,6 +125,10 @@ struct h2_stream {
 	unsigned be_out : 1;
 	unsigned be_connecting : 1;
 	unsigned be_eof : 1;
+	unsigned be_got : 1;  /* a response byte arrived */
+	unsigned be_keep : 1; /* the response allows another request */
+	unsigned reused : 1;  /* the connection came from the pool */
+	unsigned retried : 1; /* already sent again on a new connection */
 
 	/* Bytes for the backend: head, chunk lines (h1) or frames (h2c). */
 	char *wire;
@@ -137,6 +172,9 @@ struct h2_conn {
 	nghttp2_session *ng;
 	struct h2_stream *streams;
 	size_t nstreams;
+	struct h2_be *pool; /* idle backend connections (h1 backends) */
+	size_t npool;
+	unsigned pool_stale : 1; /* a pooled connection saw input */
 	enum h2_mode mode;
 	char *out;
 	size_t out_len, out_off;
@@ -147,6 +185,7 @@ struct h2_conn {
 	unsigned dying : 1;    /* GOAWAY queued: close once it is out */
 	unsigned eof : 1;      /* the client left or the TLS session broke */
 	unsigned progress : 1;
+	unsigned fuzz : 1; /* h2_fuzz_feed(): streams get no backend */
 };
 
 int
@@ -296,18 +335,111 @@ mknv(const char *name, size_t nlen, const char *value, size_t vlen)
 	return nv;
 }
 
+/* ---- backend connections and their pool ------------------------------ */
+
+static void
+be_destroy(struct h2_be *b)
+{
+	if (b->fd >= 0) {
+		close(b->fd);
+	}
+	free(b);
+}
+
+/* Close pooled connections that saw input or idled too long (or all). */
+static void
+pool_sweep(struct h2_conn *h, int all)
+{
+	struct h2_be **pp = &h->pool;
+	struct h2_be *b;
+
+	while (*pp != NULL) {
+		b = *pp;
+		if (all || b->stale ||
+		    now_of(h) - b->idle_since >= H2_POOL_IDLE_NS) {
+			*pp = b->next;
+			h->npool--;
+			be_destroy(b);
+		} else {
+			pp = &b->next;
+		}
+	}
+	h->pool_stale = 0;
+}
+
+/* The most recently pooled connection still fit for use, or NULL. */
+static struct h2_be *
+pool_take(struct h2_conn *h)
+{
+	struct h2_be *b = NULL;
+
+	pool_sweep(h, 0);
+	if (h->pool != NULL) {
+		b = h->pool;
+		h->pool = b->next;
+		h->npool--;
+		b->next = NULL;
+	}
+	return b;
+}
+
 /* ---- streams ---------------------------------------------------------- */
 
+/* Close the stream's backend connection, if it still has one. */
 static void
 backend_close(struct h2_stream *s)
 {
-	if (s->be_fd >= 0) {
-		close(s->be_fd);
-		s->be_fd = -1;
+	if (s->bc != NULL) {
+		be_destroy(s->bc);
+		s->bc = NULL;
 	}
+	s->be_fd = -1;
 	s->be_in = 0;
 	s->be_out = 0;
 	s->be_connecting = 0;
+}
+
+/* The exchange on s ended cleanly, so its connection may serve again. */
+static int
+reusable(const struct h2_stream *s)
+{
+	const struct h2_conn *h = s->h;
+	char byte;
+	ssize_t n;
+	int ok;
+
+	ok = h->mode == MODE_H1 && s->bc != NULL && !s->be_connecting &&
+	     !s->be_eof && s->be_keep && s->body_done && !s->local &&
+	     s->why == NULL && s->req_end && s->wire_off == s->wire_len &&
+	     s->body_start == s->body_end && s->chunk_left == 0 &&
+	     (!s->req_chunked || s->req_last) && s->down_start == s->down_end &&
+	     h->npool < H2_POOL_MAX && !h->dying && !h->eof;
+	if (ok && s->be_in) {
+		/* Not read to EAGAIN: a waiting byte or EOF rules it out. */
+		n = recv(s->be_fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+		ok = n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+	}
+	return ok;
+}
+
+/* The stream is done with its backend: pool the connection or close it. */
+static void
+backend_release(struct h2_stream *s)
+{
+	struct h2_conn *h = s->h;
+	struct h2_be *b = s->bc;
+
+	if (b != NULL && reusable(s)) {
+		b->s = NULL;
+		b->out = s->be_out;
+		b->stale = 0;
+		b->idle_since = now_of(h);
+		b->next = h->pool;
+		h->pool = b;
+		h->npool++;
+		s->bc = NULL;
+	}
+	backend_close(s);
 }
 
 static void
@@ -360,13 +492,18 @@ stream_free(struct h2_stream *s)
 	}
 	nghttp2_session_del(s->be);
 	strbuf_free(&s->req.sb);
+	strbuf_free(&s->req_trailers.sb);
 	strbuf_free(&s->resp.sb);
 	strbuf_free(&s->trailers.sb);
 	free(s->path);
 	free(s->authority);
 	free(s->wire);
 	free(s->body);
-	free(s->down);
+	if (s->down_cap == PROXY_BUF_SIZE) {
+		loop_spare_give(h->c->w, LOOP_SPARE_SMALL, s->down);
+	} else {
+		free(s->down);
+	}
 	free(s);
 }
 
@@ -382,10 +519,10 @@ stream_new(struct h2_conn *h, int32_t id)
 	s->h = h;
 	s->id = id;
 	s->be_fd = -1;
-	s->src.kind = POLLSRC_H2_BACKEND;
 	s->t_start = now_of(h);
 	s->deadline = UINT64_MAX;
 	strbuf_init(&s->req.sb, cfg_of(h)->header_bytes * 2 + 1024);
+	strbuf_init(&s->req_trailers.sb, cfg_of(h)->header_bytes * 2 + 1024);
 	strbuf_init(&s->resp.sb, H2_RESP_FIELDS_MAX);
 	strbuf_init(&s->trailers.sb, H2_RESP_FIELDS_MAX);
 	s->next = h->streams;
@@ -562,6 +699,55 @@ pseudo_header(struct h2_stream *s, const uint8_t *name, size_t nlen,
 	return rc;
 }
 
+/* Refuse the request for a bad trailer section (before its end). */
+static void
+trailer_refuse(struct h2_stream *s, const char *why)
+{
+	metrics_add(&s->h->c->w->m->bad_requests, 1);
+	local_response(s, 400, why);
+}
+
+/*
+ * A field of the request's trailing HEADERS (nghttp2 has checked name
+ * and value syntax and refused pseudo-headers). The head's count and
+ * size ceilings apply, and a name that must not follow the body
+ * (h1_trailer_forbidden) refuses the request, as on HTTP/1. An h1
+ * backend that was sent a Content-Length body cannot get trailers:
+ * they are dropped and logged (debug).
+ */
+static void
+on_trailer(struct h2_stream *s, const uint8_t *name, size_t nlen,
+	   const uint8_t *value, size_t vlen)
+{
+	const struct sidecar_config *cfg = cfg_of(s->h);
+
+	if (s->local) {
+		goto out;
+	}
+	s->trl_bytes += nlen + vlen + 32;
+	if (s->trl_bytes > cfg->header_bytes) {
+		trailer_refuse(s, "trailers_too_large");
+		goto out;
+	}
+	if (s->req_trailers.n >= cfg->headers) {
+		trailer_refuse(s, "too_many_trailers");
+		goto out;
+	}
+	if (h1_trailer_forbidden((const char *)name, nlen)) {
+		trailer_refuse(s, "forbidden_trailer");
+		goto out;
+	}
+	if (s->h->mode == MODE_H1 && !s->req_chunked) {
+		log_event(LOG_DEBUG, "h2.trailer.dropped", "length_framed",
+			  LOG_STR("client", s->h->c->client_ip),
+			  LOG_I64("stream", s->id));
+		goto out;
+	}
+	pairs_add(&s->req_trailers, name, nlen, value, vlen);
+out:
+	return;
+}
+
 static int
 on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t *name,
 	  size_t nlen, const uint8_t *value, size_t vlen, uint8_t flags,
@@ -573,9 +759,12 @@ on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t *name,
 
 	(void)flags;
 	s = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
+	if (s != NULL && f->hd.type == NGHTTP2_HEADERS && s->head_done) {
+		on_trailer(s, name, nlen, value, vlen);
+		goto out;
+	}
 	if (s == NULL || f->hd.type != NGHTTP2_HEADERS || s->head_done ||
 	    s->local_status != 0) {
-		/* Trailers from the client are not passed on (h2.h). */
 		goto out;
 	}
 	s->hdr_bytes += nlen + vlen + 32;
@@ -610,9 +799,29 @@ on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
 		rc = NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 		goto out;
 	}
+	/* The head must be complete in time, as on HTTP/1 (slowloris). */
+	s->deadline = now_of(h) + cfg_of(h)->header_s * SEC_NS;
 	nghttp2_session_set_stream_user_data(ng, f->hd.stream_id, s);
 out:
 	return rc;
+}
+
+/* The client sent "te: trailers": it may end the body with trailers. */
+static int
+te_trailers(const struct h2_stream *s)
+{
+	const char *n;
+	const char *v;
+	size_t nl;
+	size_t vl;
+	size_t pos = 0;
+	int yes = 0;
+
+	while (pairs_next(&s->req, &pos, &n, &nl, &v, &vl)) {
+		/* nghttp2 admits no other value of te. */
+		yes |= strcmp(n, "te") == 0 && strcasecmp(v, "trailers") == 0;
+	}
+	return yes;
 }
 
 /* Append "Name: value\r\n" lines for the HTTP/1.1 head. */
@@ -627,6 +836,10 @@ h1_fields(struct h2_stream *s, struct strbuf *sb, int *has_cl)
 
 	while (pairs_next(&s->req, &pos, &n, &nl, &v, &vl)) {
 		if (s->authority != NULL && strcasecmp(n, "host") == 0) {
+			continue;
+		}
+		if (s->req_chunked && strcasecmp(n, "content-length") == 0) {
+			/* Sent chunked so that trailers can follow. */
 			continue;
 		}
 		if (strcasecmp(n, "content-length") == 0) {
@@ -657,11 +870,16 @@ h1_request(struct h2_stream *s, int keep)
 	int rc = -1;
 
 	strbuf_init(&sb, H1_HEAD_MAX);
-	strbuf_appendf(&sb, "%s %s HTTP/1.1\r\n", s->method,
-		       s->path != NULL ? s->path : "");
+	strbuf_appends(&sb, s->method);
+	strbuf_append(&sb, " ", 1);
+	strbuf_appends(&sb, s->path != NULL ? s->path : "");
+	strbuf_appends(&sb, " HTTP/1.1\r\n");
 	if (s->authority != NULL) {
-		strbuf_appendf(&sb, "Host: %s\r\n", s->authority);
+		strbuf_appends(&sb, "Host: ");
+		strbuf_appends(&sb, s->authority);
+		strbuf_append(&sb, "\r\n", 2);
 	}
+	s->req_chunked = !s->req_end && te_trailers(s);
 	h1_fields(s, &sb, &has_cl);
 	if (!s->req_end && !has_cl) {
 		strbuf_appends(&sb, "Transfer-Encoding: chunked\r\n");
@@ -748,29 +966,115 @@ out:
 	return;
 }
 
-/* Open a non-blocking connection to the backend. */
+/* Open a new non-blocking connection to the backend for s. */
 static void
-backend_open(struct h2_stream *s)
+backend_connect(struct h2_stream *s)
 {
+	struct h2_be *b;
 	int done = 0;
-	int fd;
-	int e;
+	int e = ENOMEM;
 
-	fd = netaddr_connect(&cfg_of(s->h)->backend_addr, &done);
-	if (fd < 0 || loop_watch(s->h->c->w, fd, &s->src) != 0) {
-		e = errno;
-		if (fd >= 0) {
-			close(fd);
-		}
-		backend_fail(s, 502, "backend_connect", e);
-		goto out;
+	b = calloc(1, sizeof(*b));
+	if (b == NULL) {
+		goto fail;
 	}
-	s->be_fd = fd;
+	b->src.kind = POLLSRC_H2_BACKEND;
+	b->h = s->h;
+	b->fd = netaddr_connect(&cfg_of(s->h)->backend_addr, &done);
+	if (b->fd < 0 || loop_watch(s->h->c->w, b->fd, &b->src) != 0) {
+		e = errno;
+		be_destroy(b);
+		goto fail;
+	}
+
+	b->s = s;
+	s->bc = b;
+	s->be_fd = b->fd;
 	s->be_out = done;
 	s->be_connecting = !done;
 	s->deadline = now_of(s->h) + cfg_of(s->h)->connect_s * SEC_NS;
+	goto out;
+fail:
+	backend_fail(s, 502, "backend_connect", e);
 out:
 	return;
+}
+
+/*
+ * A pooled connection for s if the session has one, else a new one.
+ * XXX: the pool belongs to one client connection by design (never
+ * across identities), so every new client connection pays a backend
+ * connect that HAProxy's shared pool would save (KNOWN_ISSUES.md).
+ */
+static void
+backend_open(struct h2_stream *s)
+{
+	struct h2_be *b = NULL;
+
+	if (s->h->mode == MODE_H1) {
+		b = pool_take(s->h);
+	}
+	if (b == NULL) {
+		backend_connect(s);
+		goto out;
+	}
+
+	/* Checked empty when pooled, and no input has arrived since. */
+	b->s = s;
+	s->bc = b;
+	s->be_fd = b->fd;
+	s->be_out = b->out;
+	s->be_in = 0;
+	s->reused = 1;
+	stream_touch(s);
+out:
+	return;
+}
+
+/* A safe method (RFC 9110 §9.2.1): may be sent again without harm. */
+static int
+method_safe(const char *method)
+{
+	return strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 ||
+	       strcmp(method, "OPTIONS") == 0;
+}
+
+/*
+ * The reused connection of s was found closed or reset before any
+ * response byte, most likely by the backend's keep-alive timeout racing
+ * our request. Send a bodiless GET, HEAD or OPTIONS once more on a new
+ * connection; anything else may already have been acted on. Returns 1
+ * when s was sent again (or answered here), 0 when the caller fails it.
+ * XXX: other requests that meet such a close get 502 (KNOWN_ISSUES.md).
+ */
+static int
+backend_retry(struct h2_stream *s)
+{
+	int rc = 0;
+
+	if (!s->reused || s->retried || s->be_got || s->submitted || s->local ||
+	    !s->req_end || s->req_chunked || s->bytes_in > 0 ||
+	    !method_safe(s->method)) {
+		goto out;
+	}
+	log_event(LOG_DEBUG, "backend.retry", "stale_connection",
+		  LOG_STR("client", s->h->c->client_ip),
+		  LOG_STR("protocol", "h2"));
+	backend_close(s);
+	s->retried = 1;
+	s->reused = 0;
+	s->be_eof = 0;
+	s->wire_off = 0;
+	s->wire_len = 0;
+	s->down_start = 0;
+	s->down_end = 0;
+	memset(&s->scan, 0, sizeof(s->scan));
+	rc = 1;
+	if (h1_request(s, 1) == 0) {
+		backend_connect(s);
+	}
+out:
+	return rc;
 }
 
 /* The request's Content-Length field, or 0. */
@@ -880,7 +1184,7 @@ stream_start(struct h2_stream *s)
 	} else if (h->mode == MODE_H2C) {
 		h2c_request(s);
 	}
-	if (!s->local) {
+	if (!s->local && !h->fuzz) {
 		backend_open(s);
 	}
 }
@@ -1008,9 +1312,18 @@ on_stream_close(nghttp2_session *ng, int32_t id, uint32_t code, void *ud)
 static int
 on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
 {
+	struct h2_conn *h = ud;
 	struct h2_stream *s;
 
-	(void)ud;
+	if (f->hd.type == NGHTTP2_RST_STREAM &&
+	    f->rst_stream.error_code == NGHTTP2_PROTOCOL_ERROR) {
+		s = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
+		if (s != NULL && s->why == NULL) {
+			/* Malformed (RFC 9113 8.1.1), not a client reset. */
+			s->why = "malformed_request";
+			metrics_add(&h->c->w->m->bad_requests, 1);
+		}
+	}
 	if ((f->hd.type == NGHTTP2_DATA || f->hd.type == NGHTTP2_HEADERS) &&
 	    (f->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0) {
 		s = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
@@ -1101,7 +1414,10 @@ take_h2c(struct h2_stream *s, uint8_t *buf, size_t len)
 	if (n > len) {
 		n = len;
 	}
-	memcpy(buf, s->down + s->down_start, n);
+	if (n > 0) {
+		/* s->down is NULL until the first response byte. */
+		memcpy(buf, s->down + s->down_start, n);
+	}
 	s->down_start += n;
 	if (s->down_start == s->down_end) {
 		s->down_start = 0;
@@ -1171,8 +1487,7 @@ read_down(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len,
 		if (s->be != NULL && !s->local) {
 			submit_trailers(s, flags);
 		}
-		/* One backend connection per stream: done with it. */
-		backend_close(s);
+		backend_release(s);
 	} else if (n == 0) {
 		s->deferred = 1;
 		rc = NGHTTP2_ERR_DEFERRED;
@@ -1225,6 +1540,7 @@ h1_response(struct h2_stream *s, size_t end)
 			       head + hd->value.off, hd->value.len);
 	}
 	s->status = m->status;
+	s->be_keep = m->keep_alive;
 	s->framing = m->framing;
 	s->left = m->content_length;
 	memset(&s->ck, 0, sizeof(s->ck));
@@ -1235,7 +1551,7 @@ h1_response(struct h2_stream *s, size_t end)
 	}
 	if (m->framing == H1_BODY_NONE) {
 		s->body_done = 1;
-		backend_close(s);
+		backend_release(s);
 	}
 out:
 	return;
@@ -1311,6 +1627,27 @@ h2c_response(struct h2_stream *s)
 
 /* ---- h2c backend session ----------------------------------------------- */
 
+/* The client's trailers end the request stream on an h2c backend. */
+static void
+h2c_request_trailers(struct h2_stream *s, uint32_t *flags)
+{
+	nghttp2_nv nv[H2_NV_MAX];
+	const char *n;
+	const char *v;
+	size_t nl;
+	size_t vl;
+	size_t pos = 0;
+	size_t k = 0;
+
+	while (k < H2_NV_MAX &&
+	       pairs_next(&s->req_trailers, &pos, &n, &nl, &v, &vl)) {
+		nv[k++] = mknv(n, nl, v, vl);
+	}
+	if (k > 0 && nghttp2_submit_trailer(s->be, s->be_id, nv, k) == 0) {
+		*flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+	}
+}
+
 static ssize_t
 read_body_h2c(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len,
 	      uint32_t *flags, nghttp2_data_source *src, void *ud)
@@ -1325,7 +1662,10 @@ read_body_h2c(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len,
 	if (n > len) {
 		n = len;
 	}
-	memcpy(buf, s->body + s->body_start, n);
+	if (n > 0) {
+		/* s->body is NULL until the first DATA frame. */
+		memcpy(buf, s->body + s->body_start, n);
+	}
 	s->body_start += n;
 	if (s->body_start == s->body_end) {
 		s->body_start = 0;
@@ -1338,6 +1678,7 @@ read_body_h2c(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len,
 	rc = (ssize_t)n;
 	if (s->req_end && s->body_end == 0) {
 		*flags |= NGHTTP2_DATA_FLAG_EOF;
+		h2c_request_trailers(s, flags);
 	} else if (n == 0) {
 		s->be_deferred = 1;
 		rc = NGHTTP2_ERR_DEFERRED;
@@ -1486,7 +1827,7 @@ be_send(struct h2_stream *s, const char *p, size_t n)
 		r = 0;
 	} else if (r < 0 && errno == EINTR) {
 		r = 0;
-	} else if (r < 0) {
+	} else if (r < 0 && !backend_retry(s)) {
 		backend_fail(s, 502, "backend_write", errno);
 	}
 	return r;
@@ -1515,6 +1856,48 @@ wire_flush(struct h2_stream *s)
 	return progress;
 }
 
+/*
+ * Queue the last chunk and the client's trailers as an HTTP/1.1 trailer
+ * section, checked by the validator of direct HTTP/1 request bodies, so
+ * the backend gets only what that path would pass. Returns 1 (queued,
+ * or the stream answered 400).
+ */
+static int
+h1_last_chunk(struct h2_stream *s)
+{
+	struct h1_chunk ck;
+	struct strbuf sb;
+	const char *n;
+	const char *v;
+	size_t nl;
+	size_t vl;
+	size_t pos = 0;
+	size_t used = 0;
+	enum h1_chunk_result r = H1_CHUNK_ERROR;
+
+	strbuf_init(&sb, H1_HEAD_MAX);
+	strbuf_append(&sb, "0\r\n", 3);
+	while (pairs_next(&s->req_trailers, &pos, &n, &nl, &v, &vl)) {
+		strbuf_append(&sb, n, nl);
+		strbuf_append(&sb, ": ", 2);
+		strbuf_append(&sb, v, vl);
+		strbuf_append(&sb, "\r\n", 2);
+	}
+	strbuf_append(&sb, "\r\n", 2);
+	h1_chunk_init_request(&ck, &s->h->c->w->srv->limits);
+	ck.why = "trailers_too_large";
+	if (strbuf_ok(&sb)) {
+		r = h1_chunk_feed(&ck, sb.buf, sb.len, &used);
+	}
+	if (r != H1_CHUNK_DONE || used != sb.len) {
+		trailer_refuse(s, ck.why != NULL ? ck.why : "bad_trailer");
+	} else if (wire_add(s, sb.buf, sb.len, sb.len + H2_WIRE_MAX) != 0) {
+		local_response(s, 500, "no_memory");
+	}
+	strbuf_free(&sb);
+	return 1;
+}
+
 /* Queue the next chunk line, payload or last-chunk for an h1 backend. */
 static int
 h1_body_next(struct h2_stream *s)
@@ -1534,7 +1917,7 @@ h1_body_next(struct h2_stream *s)
 	} else if (avail == 0 && s->req_end && s->req_chunked && !s->req_last &&
 		   s->chunk_left == 0) {
 		s->req_last = 1;
-		progress = wire_add(s, "0\r\n\r\n", 5, H2_WIRE_MAX) == 0;
+		progress = h1_last_chunk(s);
 	} else {
 		progress = 0;
 	}
@@ -1633,6 +2016,10 @@ backend_read(struct h2_stream *s)
 		dst = c->w->scratch;
 		room = H2_READ_MAX;
 	} else {
+		if (s->down == NULL) {
+			s->down = loop_spare_take(c->w, LOOP_SPARE_SMALL);
+			s->down_cap = s->down != NULL ? PROXY_BUF_SIZE : 0;
+		}
 		if (s->down == NULL &&
 		    buf_room(&s->down, &s->down_start, &s->down_end,
 			     &s->down_cap, PROXY_BUF_SIZE,
@@ -1662,6 +2049,7 @@ backend_read(struct h2_stream *s)
 		goto out;
 	}
 	stream_touch(s);
+	s->be_got |= n > 0;
 	if (n <= 0) {
 		s->be_eof = 1;
 		s->be_in = 0;
@@ -1690,7 +2078,9 @@ response_advance(struct h2_stream *s)
 	if (s->be == NULL && !s->submitted) {
 		progress = h1_response_head(s);
 		if (!s->submitted && !s->local && s->be_eof) {
-			backend_fail(s, 502, "backend_closed", 0);
+			if (!backend_retry(s)) {
+				backend_fail(s, 502, "backend_closed", 0);
+			}
 			progress = 1;
 		}
 	} else if (s->be != NULL && !s->submitted) {
@@ -1822,6 +2212,7 @@ static int
 client_write(struct h2_conn *h)
 {
 	struct conn *c = h->c;
+	size_t len;
 	int n;
 	int err;
 	int progress = 0;
@@ -1837,9 +2228,14 @@ client_write(struct h2_conn *h)
 		if (!proxy_tls_can_write(c)) {
 			break;
 		}
+		/* One record per call; all but the last go with MSG_MORE. */
+		len = h->out_len - h->out_off;
+		c->sock.more = len > PROXY_RECORD;
+		if (len > PROXY_RECORD) {
+			len = PROXY_RECORD;
+		}
 		ERR_clear_error();
-		n = SSL_write(c->ssl, h->out + h->out_off,
-			      (int)(h->out_len - h->out_off));
+		n = SSL_write(c->ssl, h->out + h->out_off, (int)len);
 		if (n > 0) {
 			proxy_tls_wrote(c);
 			h->out_off += (size_t)n;
@@ -1853,6 +2249,13 @@ client_write(struct h2_conn *h)
 		}
 		break;
 	}
+	if (h->out_off == h->out_len && h->streams == NULL) {
+		/* An idle session holds no output buffer. */
+		free(h->out);
+		h->out = NULL;
+		h->out_off = 0;
+		h->out_len = 0;
+	}
 	return progress;
 }
 
@@ -1861,11 +2264,17 @@ static void
 set_deadline(struct h2_conn *h)
 {
 	struct h2_stream *s;
+	struct h2_be *b;
 	uint64_t d = h->idle_deadline;
 
 	for (s = h->streams; s != NULL; s = s->next) {
 		if (s->deadline < d) {
 			d = s->deadline;
+		}
+	}
+	for (b = h->pool; b != NULL; b = b->next) {
+		if (b->idle_since + H2_POOL_IDLE_NS < d) {
+			d = b->idle_since + H2_POOL_IDLE_NS;
 		}
 	}
 	h->c->deadline = d;
@@ -1891,6 +2300,9 @@ h2_step(struct conn *c)
 	int progress = 0;
 
 	h->progress = 0;
+	if (h->pool_stale) {
+		pool_sweep(h, 0);
+	}
 	progress |= client_read(h);
 	progress |= streams_step(h);
 	progress |= client_write(h);
@@ -1914,16 +2326,45 @@ h2_step(struct conn *c)
 struct conn *
 h2_event(struct pollsrc *src, uint32_t ev)
 {
-	struct h2_stream *s =
-	    (struct h2_stream *)((char *)src - offsetof(struct h2_stream, src));
+	struct h2_be *b =
+	    (struct h2_be *)((char *)src - offsetof(struct h2_be, src));
+	struct h2_stream *s = b->s;
+	int in = (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
+	int out = (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0;
 
-	if ((ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) {
-		s->be_in = 1;
+	if (s != NULL) {
+		s->be_in |= in;
+		s->be_out |= out;
+	} else {
+		/* Pooled: any input is EOF or bytes nobody asked for. */
+		b->stale |= in;
+		b->out |= out;
+		b->h->pool_stale |= in;
 	}
-	if ((ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0) {
-		s->be_out = 1;
+	return b->h->c;
+}
+
+/*
+ * A request head still incomplete timeouts.header_s after its first
+ * HEADERS frame: the client may be stuck in a header block, which
+ * blocks the whole connection, so the connection ends (GOAWAY).
+ */
+static void
+header_timeout(struct h2_stream *s)
+{
+	struct h2_conn *h = s->h;
+
+	s->why = "header_timeout";
+	s->deadline = UINT64_MAX;
+	if (!h->dying) {
+		log_event(LOG_INFO, "h2.header.timeout", "header_timeout",
+			  LOG_STR("client", h->c->client_ip),
+			  LOG_I64("stream", s->id));
+		nghttp2_session_terminate_session(h->ng, NGHTTP2_NO_ERROR);
+		h->dying = 1;
+		h->close_why = "header_timeout";
 	}
-	return s->h->c;
+	h->progress = 1;
 }
 
 void
@@ -1932,11 +2373,14 @@ h2_timeout(struct conn *c)
 	struct h2_conn *h = c->h2;
 	struct h2_stream *s;
 
+	pool_sweep(h, 0);
 	for (s = h->streams; s != NULL; s = s->next) {
 		if (!stream_stale(s)) {
 			continue;
 		}
-		if (s->be_connecting) {
+		if (!s->head_done) {
+			header_timeout(s);
+		} else if (s->be_connecting) {
 			backend_fail(s, 504, "connect_timeout", ETIMEDOUT);
 		} else if (!s->submitted) {
 			backend_fail(s, 504, "idle_timeout", ETIMEDOUT);
@@ -1983,6 +2427,7 @@ h2_free(struct conn *c, const char *why)
 		}
 		stream_free(h->streams);
 	}
+	pool_sweep(h, 1);
 	nghttp2_session_del(h->ng);
 	free(h->out);
 	free(h);
@@ -2059,4 +2504,61 @@ h2_start(struct conn *c)
 	rc = SP_OK;
 out:
 	return rc;
+}
+
+/* h2_fuzz_feed(): what ended request streams would send their backend. */
+static void
+fuzz_streams(struct h2_conn *h, h2_fuzz_wire_fn *wire, void *arg)
+{
+	struct h2_stream *s;
+	const uint8_t *p;
+
+	for (s = h->streams; s != NULL; s = s->next) {
+		if (!s->started || s->local || !s->req_end) {
+			continue;
+		}
+		if (s->be != NULL) {
+			while (nghttp2_session_mem_send(s->be, &p) > 0) {
+				/* frames for the h2c backend: dropped */
+			}
+			continue;
+		}
+		if (s->req_chunked && !s->req_last) {
+			s->req_last = 1;
+			h1_last_chunk(s);
+		}
+		if (!s->local && s->wire_len > s->wire_off) {
+			wire(arg, s->wire + s->wire_off,
+			     s->wire_len - s->wire_off, s->req_chunked);
+			s->wire_off = s->wire_len;
+		}
+	}
+}
+
+void
+h2_fuzz_feed(struct conn *c, const uint8_t *data, size_t len, size_t piece,
+	     h2_fuzz_wire_fn *wire, void *arg)
+{
+	struct h2_conn *h;
+	const uint8_t *p;
+	size_t off = 0;
+	size_t n;
+	ssize_t r = 0;
+
+	if (h2_start(c) != SP_OK || piece == 0) {
+		goto out;
+	}
+	h = c->h2;
+	h->fuzz = 1;
+	while (off < len && r >= 0 && !h->dying) {
+		n = len - off < piece ? len - off : piece;
+		r = nghttp2_session_mem_recv(h->ng, data + off, n);
+		off += n;
+		fuzz_streams(h, wire, arg);
+		while (nghttp2_session_mem_send(h->ng, &p) > 0) {
+			/* frames for the client: dropped */
+		}
+	}
+out:
+	h2_free(c, "fuzz");
 }

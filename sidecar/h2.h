@@ -4,9 +4,12 @@
  * When ALPN picks "h2", proxy.c hands the connection to this module: an
  * nghttp2 server session fed from SSL_read and drained into SSL_write,
  * stepped by the worker like any other connection. Every client stream
- * gets its own backend connection, opened when the request head is
- * complete and closed when the stream ends, is reset, or fails, so the
- * model server stops working for a client that left.
+ * gets a backend connection of its own while it runs, taken when the
+ * request head is complete and closed at once when the stream is reset
+ * or fails, so the model server stops working for a client that left.
+ * After a clean exchange with an h1 backend the connection is kept in a
+ * pool owned by this client connection (at most H2_POOL_MAX) for its
+ * next stream, never for another client connection (h2.c).
  *
  * Two backend protocols (sidecar_config.h, backend_protocol):
  *   - h1: the stream becomes an HTTP/1.1 request (re-checked by the same
@@ -25,6 +28,7 @@
 #ifndef SEALPOD_H2_H
 #define SEALPOD_H2_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include <openssl/ssl.h>
@@ -46,6 +50,8 @@ struct pollsrc;
 #define H2_CONN_WINDOW (4 * 1024 * 1024)
 /* Bytes gathered from nghttp2 before one SSL_write. */
 #define H2_OUT_MAX (64 * 1024)
+/* Idle backend connections kept per client connection for reuse. */
+#define H2_POOL_MAX 32
 
 /* 1 when ALPN on ssl selected "h2". */
 int h2_negotiated(SSL *ssl);
@@ -85,5 +91,21 @@ void h2_drain(struct conn *c);
  * free the session. Safe on a connection that never became HTTP/2.
  */
 void h2_free(struct conn *c, const char *why);
+
+/*
+ * Test-only (the fuzz target tests/fuzz/fuzz_h2.c): run the server side
+ * of c over data as if a client had sent it, preface included, in reads
+ * of at most piece bytes, with no sockets. c carries a worker (w: srv
+ * with its cfg, limits and ready marker, metrics, msg, scratch, now)
+ * and client_ip, and no h2 state. Streams get no backend connection;
+ * instead, once a request stream has ended, the bytes an HTTP/1.1
+ * backend would get (the head and, for a chunked body, the last chunk
+ * with the trailers; DATA payload is dropped) go to wire(arg, p, n,
+ * chunked), and an h2c backend's client session is run to its output.
+ * Everything is freed before it returns.
+ */
+typedef void h2_fuzz_wire_fn(void *arg, const char *p, size_t n, int chunked);
+void h2_fuzz_feed(struct conn *c, const uint8_t *data, size_t len, size_t piece,
+		  h2_fuzz_wire_fn *wire, void *arg);
 
 #endif

@@ -43,6 +43,27 @@ loop_watch(struct worker *w, int fd, struct pollsrc *src)
 	return epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev);
 }
 
+void *
+loop_spare_take(struct worker *w, enum loop_spare_class k)
+{
+	void *p = NULL;
+
+	if (w->spare[k].n > 0) {
+		p = w->spare[k].p[--w->spare[k].n];
+	}
+	return p;
+}
+
+void
+loop_spare_give(struct worker *w, enum loop_spare_class k, void *p)
+{
+	if (p != NULL && w->spare[k].n < LOOP_SPARE_MAX) {
+		w->spare[k].p[w->spare[k].n++] = p;
+	} else {
+		free(p);
+	}
+}
+
 void
 loop_queue(struct worker *w, struct conn *c)
 {
@@ -449,6 +470,7 @@ static void
 worker_free(struct worker *w)
 {
 	struct conn *c;
+	size_t k;
 
 	if (w->started) {
 		pthread_join(w->thread, NULL);
@@ -472,6 +494,11 @@ worker_free(struct worker *w)
 	SSL_CTX_free(w->ctx);
 	free(w->msg);
 	free(w->scratch);
+	for (k = 0; k < LOOP_SPARE_CLASSES; k++) {
+		while (w->spare[k].n > 0) {
+			free(w->spare[k].p[--w->spare[k].n]);
+		}
+	}
 }
 
 void

@@ -41,6 +41,21 @@ struct pollsrc {
 
 /* Room for one re-serialised head (see h1_write_response_head). */
 #define LOOP_SCRATCH (H1_HEAD_MAX + H1_HEADERS_MAX + 64)
+/* Spare relay buffers a worker keeps per size class. */
+#define LOOP_SPARE_MAX 16
+
+/* Size classes: PROXY_BUF_SIZE and PROXY_DOWN_SIZE buffers (proxy.h). */
+enum loop_spare_class {
+	LOOP_SPARE_SMALL,
+	LOOP_SPARE_LARGE,
+	LOOP_SPARE_CLASSES
+};
+
+/* Released buffers of one size, kept for the next exchange. */
+struct loop_spare {
+	void *p[LOOP_SPARE_MAX];
+	size_t n;
+};
 
 struct worker {
 	struct server *srv;
@@ -70,6 +85,7 @@ struct worker {
 
 	struct h1_msg *msg; /* parse scratch */
 	char *scratch;	    /* LOOP_SCRATCH bytes */
+	struct loop_spare spare[LOOP_SPARE_CLASSES];
 };
 
 /*
@@ -95,5 +111,14 @@ void loop_queue(struct worker *w, struct conn *c);
 
 /* Register fd edge-triggered for in, out and hang-up on behalf of src. */
 int loop_watch(struct worker *w, int fd, struct pollsrc *src);
+
+/*
+ * A released buffer of class k kept by w, or NULL (the caller then
+ * allocates one). Saves malloc and heap churn on every exchange.
+ */
+void *loop_spare_take(struct worker *w, enum loop_spare_class k);
+
+/* Keep p, a buffer of class k, for reuse; free it when w keeps enough. */
+void loop_spare_give(struct worker *w, enum loop_spare_class k, void *p);
 
 #endif

@@ -59,12 +59,32 @@ head_cap(const struct conn *c)
 	return cap > PROXY_BUF_SIZE ? cap : PROXY_BUF_SIZE;
 }
 
+/* The spare class of buffers of cap bytes, or -1 for other sizes. */
 static int
-iobuf_reserve(struct iobuf *b, size_t cap)
+spare_class(size_t cap)
 {
+	int k = -1;
+
+	if (cap == PROXY_BUF_SIZE) {
+		k = LOOP_SPARE_SMALL;
+	} else if (cap == PROXY_DOWN_SIZE) {
+		k = LOOP_SPARE_LARGE;
+	}
+	return k;
+}
+
+static int
+iobuf_reserve(struct worker *w, struct iobuf *b, size_t cap)
+{
+	int k = spare_class(cap);
 	char *p;
 	int rc = 0;
 
+	if (b->data == NULL && k >= 0) {
+		/* A released buffer of this size: no malloc, no heap churn. */
+		b->data = loop_spare_take(w, (enum loop_spare_class)k);
+		b->cap = b->data != NULL ? cap : 0;
+	}
 	if (b->data == NULL || b->cap < cap) {
 		p = realloc(b->data, cap);
 		if (p == NULL) {
@@ -100,10 +120,17 @@ iobuf_settle(struct iobuf *b)
 	}
 }
 
+/* Give the buffer back: to the worker's spares, or to the heap. */
 static void
-iobuf_release(struct iobuf *b)
+iobuf_release(struct worker *w, struct iobuf *b)
 {
-	free(b->data);
+	int k = spare_class(b->cap);
+
+	if (k >= 0) {
+		loop_spare_give(w, (enum loop_spare_class)k, b->data);
+	} else {
+		free(b->data);
+	}
 	memset(b, 0, sizeof(*b));
 }
 
@@ -200,8 +227,8 @@ begin_close(struct conn *c)
 	SSL_shutdown(c->ssl);
 	ERR_clear_error();
 	shutdown(c->fd, SHUT_WR);
-	iobuf_release(&c->c2b);
-	iobuf_release(&c->b2c);
+	iobuf_release(c->w, &c->c2b);
+	iobuf_release(c->w, &c->b2c);
 	c->phase = PH_LINGER;
 	c->linger_bytes = 0;
 	set_timer(c, TM_LINGER, PROXY_LINGER_NS);
@@ -282,7 +309,7 @@ local_response(struct conn *c, unsigned status, const char *why)
 		c->req = RQ_DONE;
 	}
 	set_idle_timer(c);
-	if (iobuf_reserve(b, PROXY_BUF_SIZE) != 0) {
+	if (iobuf_reserve(c->w, b, PROXY_BUF_SIZE) != 0) {
 		conn_close(c);
 		goto out;
 	}
@@ -493,10 +520,17 @@ client_eof(struct conn *c)
 	}
 }
 
+/*
+ * Read from the client. Without a buffer (an idle keep-alive connection)
+ * the bytes land in the worker's scratch and a buffer is taken only once
+ * some arrived, so a connection waiting for its next request holds none.
+ */
 static int
 client_read(struct conn *c)
 {
 	struct iobuf *b = &c->c2b;
+	char *dst = c->w->scratch;
+	size_t room = PROXY_BUF_SIZE;
 	int progress = 0;
 	int n;
 	int err;
@@ -504,18 +538,25 @@ client_read(struct conn *c)
 	if (!want_client_read(c) || !proxy_tls_can_read(c)) {
 		goto out;
 	}
-	if (iobuf_reserve(b, PROXY_BUF_SIZE) != 0) {
-		client_gone(c, "no_memory");
-		progress = 1;
-		goto out;
-	}
-	if (b->end == b->cap) {
+	if (b->data != NULL && b->end == b->cap) {
 		/* A head that needs a larger buffer; request_head grows it. */
 		goto out;
 	}
+	if (b->data != NULL) {
+		dst = b->data + b->end;
+		room = b->cap - b->end;
+	}
 
 	ERR_clear_error();
-	n = SSL_read(c->ssl, b->data + b->end, (int)(b->cap - b->end));
+	n = SSL_read(c->ssl, dst, (int)room);
+	if (n > 0 && b->data == NULL) {
+		if (iobuf_reserve(c->w, b, PROXY_BUF_SIZE) != 0) {
+			client_gone(c, "no_memory");
+			progress = 1;
+			goto out;
+		}
+		memcpy(b->data, dst, (size_t)n);
+	}
 	if (n > 0) {
 		b->end += (size_t)n;
 		proxy_tls_read_done(c);
@@ -677,7 +718,7 @@ request_forward(struct conn *c, const char *head, size_t len,
 
 	c->req_framing = m->framing;
 	c->req_left = m->content_length;
-	memset(&c->req_chunk, 0, sizeof(c->req_chunk));
+	h1_chunk_init_request(&c->req_chunk, &c->w->srv->limits);
 	c->req = m->framing == H1_BODY_NONE ? RQ_DONE : RQ_BODY;
 	c->resp = RS_HEAD;
 	memset(&c->resp_scan, 0, sizeof(c->resp_scan));
@@ -831,7 +872,7 @@ request_head(struct conn *c)
 		request_start(c, (size_t)end);
 		progress = 1;
 	} else if (b->end == b->cap && b->cap < head_cap(c)) {
-		if (iobuf_reserve(b, head_cap(c)) != 0) {
+		if (iobuf_reserve(c->w, b, head_cap(c)) != 0) {
 			client_gone(c, "no_memory");
 		}
 		progress = 1;
@@ -1036,7 +1077,14 @@ backend_read(struct conn *c)
 		progress = backend_idle_read(c);
 		goto out;
 	}
-	if (iobuf_reserve(b, PROXY_BUF_SIZE) != 0) {
+	if (c->resp == RS_BODY && b->fwd < b->end) {
+		/*
+		 * Frame what is here first: the backend's EOF, read now,
+		 * would fail a response these bytes may already complete.
+		 */
+		goto out;
+	}
+	if (iobuf_reserve(c->w, b, PROXY_DOWN_SIZE) != 0) {
 		client_gone(c, "no_memory");
 		progress = 1;
 		goto out;
@@ -1209,7 +1257,7 @@ response_head(struct conn *c)
 		response_start(c, (size_t)end);
 		progress = 1;
 	} else if (b->end == b->cap && b->cap < head_cap(c)) {
-		if (iobuf_reserve(b, head_cap(c)) != 0) {
+		if (iobuf_reserve(c->w, b, head_cap(c)) != 0) {
 			backend_fail(c, 502, "no_memory", 0);
 		}
 		progress = 1;
@@ -1302,6 +1350,21 @@ client_wrote(struct conn *c, size_t n)
 	touch(c);
 }
 
+/*
+ * Nothing of the response went out yet, the backend may have more of it
+ * right now (no EAGAIN since the last read) and there is room: read that
+ * first, so that a head and the body that follows it at once leave in
+ * one TLS record. Reads never wait, so nothing is held back.
+ */
+static int
+backend_unread(const struct conn *c)
+{
+	return !c->resp_started && c->be_fd >= 0 && !c->be_connecting &&
+	       c->be_in && !c->local &&
+	       (c->resp == RS_HEAD || c->resp == RS_BODY) &&
+	       c->b2c.data != NULL && c->b2c.end < c->b2c.cap;
+}
+
 static int
 client_write(struct conn *c)
 {
@@ -1311,15 +1374,17 @@ client_write(struct conn *c)
 	int n;
 	int err;
 
-	if (!active(c) || !proxy_tls_can_write(c)) {
+	if (!active(c) || !proxy_tls_can_write(c) || backend_unread(c)) {
 		goto out;
 	}
 	p = client_pending(c, &len);
 	if (len == 0) {
 		goto out;
 	}
-	if (len > INT_MAX) {
-		len = INT_MAX;
+	/* One record per call; all but the burst's last go with MSG_MORE. */
+	c->sock.more = len > PROXY_RECORD;
+	if (len > PROXY_RECORD) {
+		len = PROXY_RECORD;
 	}
 
 	ERR_clear_error();
@@ -1369,8 +1434,8 @@ finish_request(struct conn *c)
 		set_idle_timer(c);
 		if (c->c2b.end == 0) {
 			/* Idle keep-alive connections hold no buffers. */
-			iobuf_release(&c->c2b);
-			iobuf_release(&c->b2c);
+			iobuf_release(c->w, &c->c2b);
+			iobuf_release(c->w, &c->b2c);
 		}
 	}
 }
@@ -1544,7 +1609,7 @@ struct conn *
 proxy_new(struct worker *w, int fd, const struct sockaddr_storage *peer)
 {
 	struct conn *c;
-	int one = 1;
+	BIO *bio;
 
 	c = calloc(1, sizeof(*c));
 	if (c == NULL) {
@@ -1557,16 +1622,19 @@ proxy_new(struct worker *w, int fd, const struct sockaddr_storage *peer)
 	c->be_src.kind = POLLSRC_BACKEND;
 	netaddr_ip((const struct sockaddr *)peer, c->client_ip,
 		   sizeof(c->client_ip));
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* TCP_NODELAY comes from the listener (Linux copies it on accept). */
 
+	c->sock.fd = fd;
 	c->ssl = SSL_new(w->ctx);
-	if (c->ssl == NULL || SSL_set_fd(c->ssl, fd) != 1 ||
-	    loop_watch(w, fd, &c->cli_src) != 0) {
+	bio = c->ssl != NULL ? tlsctx_sock_bio(&c->sock) : NULL;
+	if (bio == NULL || loop_watch(w, fd, &c->cli_src) != 0) {
+		BIO_free(bio);
 		SSL_free(c->ssl);
 		free(c);
 		c = NULL;
 		goto out;
 	}
+	SSL_set_bio(c->ssl, bio, bio);
 	SSL_set_accept_state(c->ssl);
 	c->phase = PH_HANDSHAKE;
 	c->req = RQ_IDLE;
@@ -1629,8 +1697,8 @@ proxy_free(struct conn *c)
 	if (c->phase != PH_CLOSED) {
 		conn_close(c);
 	}
-	iobuf_release(&c->c2b);
-	iobuf_release(&c->b2c);
+	iobuf_release(c->w, &c->c2b);
+	iobuf_release(c->w, &c->b2c);
 	free(c->req_head);
 	free(c->resp_head);
 	free(c);

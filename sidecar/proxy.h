@@ -24,9 +24,18 @@
 #include "ident.h"
 #include "loop.h"
 #include "netaddr.h"
+#include "tlsctx.h"
 
 /* Each direction's buffer (grown only to hold an oversized head). */
 #define PROXY_BUF_SIZE (16 * 1024)
+/*
+ * The backend-to-client buffer: larger, so that one recv() from the
+ * backend feeds several full TLS records (fewer system calls and TCP
+ * segments per byte on large bodies); each read is still sent at once.
+ */
+#define PROXY_DOWN_SIZE (64 * 1024)
+/* Payload of one full TLS record (RFC 8446 §5.1): one SSL_write each. */
+#define PROXY_RECORD (16 * 1024)
 /* After a response that closes: how long and how much we read and drop. */
 #define PROXY_LINGER_NS	   (1000ull * 1000 * 1000)
 #define PROXY_LINGER_BYTES (256 * 1024)
@@ -60,6 +69,7 @@ struct conn {
 	/* Client side. */
 	int fd;
 	SSL *ssl;
+	struct tlsctx_sock sock; /* what the TLS BIO writes to */
 	char client_ip[NETADDR_STR_MAX];
 	const char *tls_version;
 	unsigned cli_in : 1;	  /* may be readable */

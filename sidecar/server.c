@@ -80,6 +80,7 @@ listener_open(const struct netaddr *addr, int reuseport)
 	if (fd < 0) {
 		goto out;
 	}
+	/* Accepted sockets inherit TCP_NODELAY; proxy_new() relies on it. */
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
 	    (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one,
 				     sizeof(one)) != 0) ||

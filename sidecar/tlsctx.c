@@ -3,7 +3,11 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -282,6 +286,14 @@ configure(SSL_CTX *ctx)
 				  SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
 				  SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_num_tickets(ctx, 1);
+	/*
+	 * Resumption is by stateless tickets only: no server-side session
+	 * cache to fill, lock across workers and sweep (OpenSSL flushes it
+	 * every 255 handshakes), nor to hold memory per past client.
+	 */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	/* Whole records (and what follows) per recv(), not header then body. */
+	SSL_CTX_set_read_ahead(ctx, 1);
 	SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
 	rc = SP_OK;
 out:
@@ -406,6 +418,115 @@ tlsctx_cert_current(SSL_CTX *ctx)
 		ok = 1;
 	}
 	return ok;
+}
+
+/* ---- the socket BIO --------------------------------------------------- */
+
+static BIO_METHOD *sock_method;
+static pthread_once_t sock_method_once = PTHREAD_ONCE_INIT;
+
+static int
+sock_write(BIO *b, const char *p, int n)
+{
+	struct tlsctx_sock *sk = BIO_get_data(b);
+	int flags = MSG_NOSIGNAL | (sk->more ? MSG_MORE : 0);
+	ssize_t r;
+
+	BIO_clear_retry_flags(b);
+	r = send(sk->fd, p, (size_t)n, flags);
+	sk->held = sk->more;
+	if (r < 0 &&
+	    (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+		BIO_set_retry_write(b);
+	}
+	return (int)r;
+}
+
+static int
+sock_read(BIO *b, char *p, int n)
+{
+	struct tlsctx_sock *sk = BIO_get_data(b);
+	ssize_t r;
+
+	BIO_clear_retry_flags(b);
+	r = recv(sk->fd, p, (size_t)n, 0);
+	if (r == 0) {
+		sk->eof = 1;
+	} else if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
+			     errno == EINTR)) {
+		BIO_set_retry_read(b);
+	}
+	return (int)r;
+}
+
+static long
+sock_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	struct tlsctx_sock *sk = BIO_get_data(b);
+	long rc = 0;
+
+	(void)num;
+	(void)ptr;
+	if (cmd == BIO_CTRL_FLUSH) {
+		/* The end of a handshake flight: let it go now. */
+		tlsctx_sock_push(sk);
+		rc = 1;
+	} else if (cmd == BIO_CTRL_EOF) {
+		rc = sk != NULL && sk->eof;
+	}
+	return rc;
+}
+
+static int
+sock_create(BIO *b)
+{
+	BIO_set_init(b, 1);
+	return 1;
+}
+
+static void
+sock_method_init(void)
+{
+	BIO_METHOD *m;
+
+	m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
+			 "sealpod socket");
+	if (m != NULL && (BIO_meth_set_write(m, sock_write) != 1 ||
+			  BIO_meth_set_read(m, sock_read) != 1 ||
+			  BIO_meth_set_ctrl(m, sock_ctrl) != 1 ||
+			  BIO_meth_set_create(m, sock_create) != 1)) {
+		BIO_meth_free(m);
+		m = NULL;
+	}
+	sock_method = m;
+}
+
+BIO *
+tlsctx_sock_bio(struct tlsctx_sock *sock)
+{
+	BIO *b = NULL;
+
+	pthread_once(&sock_method_once, sock_method_init);
+	if (sock_method != NULL) {
+		b = BIO_new(sock_method);
+	}
+	if (b != NULL) {
+		BIO_set_data(b, sock);
+	}
+	return b;
+}
+
+void
+tlsctx_sock_push(struct tlsctx_sock *sock)
+{
+	int one = 1;
+
+	if (sock != NULL && sock->held) {
+		/* Setting TCP_NODELAY (again) pushes pending partial frames. */
+		setsockopt(sock->fd, IPPROTO_TCP, TCP_NODELAY, &one,
+			   sizeof(one));
+		sock->held = 0;
+	}
 }
 
 enum tlsctx_fail

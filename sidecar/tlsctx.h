@@ -69,6 +69,32 @@ enum tlsctx_fail {
 	TLSCTX_FAIL_COUNT,
 };
 
+/*
+ * The socket under one TLS connection, as our BIO sees it. While more is
+ * non-zero, records are sent with MSG_MORE, so the records of one burst
+ * (a handshake flight, a large body) leave in as few TCP segments as
+ * possible; the caller clears it before the last record of a burst, whose
+ * send pushes them all out, or calls tlsctx_sock_push(). held says a send
+ * with MSG_MORE may still wait; eof is set once the peer closed (for
+ * OpenSSL's unexpected-EOF check).
+ */
+struct tlsctx_sock {
+	int fd;
+	int more;
+	int held;
+	int eof;
+};
+
+/*
+ * A BIO over sock (which must outlive it) for SSL_set_bio(): plain
+ * send/recv on sock->fd, non-blocking retries, MSG_MORE while
+ * sock->more. Returns the BIO (one reference) or NULL.
+ */
+BIO *tlsctx_sock_bio(struct tlsctx_sock *sock);
+
+/* Send at once whatever MSG_MORE still holds back (TCP_NODELAY push). */
+void tlsctx_sock_push(struct tlsctx_sock *sock);
+
 /* Classify the error queue after a failed SSL_do_handshake(). */
 enum tlsctx_fail tlsctx_classify(int ssl_error);
 

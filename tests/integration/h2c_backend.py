@@ -67,10 +67,17 @@ def serve(sock):
                     reqs[ev.stream_id][1] += ev.data
                     conn.acknowledge_received_data(
                         ev.flow_controlled_length, ev.stream_id)
+                elif isinstance(ev, h2.events.TrailersReceived):
+                    reqs[ev.stream_id].append(
+                        [[k.decode() if isinstance(k, bytes) else k,
+                          v.decode() if isinstance(v, bytes) else v]
+                         for k, v in ev.headers])
                 elif isinstance(ev, h2.events.StreamEnded):
-                    hdrs, body = reqs.pop(ev.stream_id)
+                    req = reqs.pop(ev.stream_id)
+                    hdrs, body = req[0], req[1]
                     record(event="request", headers=hdrs,
-                           body_len=len(body))
+                           body_len=len(body),
+                           trailers=req[2] if len(req) > 2 else [])
                     answer(conn, ev.stream_id, hdrs, body)
             out = conn.data_to_send()
             if out:

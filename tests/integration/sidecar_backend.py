@@ -69,7 +69,22 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):
         pass
 
+    def read_trailers(self):
+        """The trailer section, kept for the record; a section cut short
+        by EOF is not a complete request."""
+        while True:
+            line = self.rfile.readline(8192)
+            if line == b"\r\n":
+                return
+            if not line.endswith(b"\r\n"):
+                raise ValueError("truncated trailers")
+            name, _, value = line[:-2].decode("latin-1").partition(":")
+            self.trailers.append([name, value.strip()])
+            if len(self.trailers) > 1000:
+                raise ValueError("too many trailers")
+
     def read_body(self):
+        self.trailers = []
         te = self.headers.get("Transfer-Encoding")
         cl = self.headers.get("Content-Length")
         if te is not None:
@@ -80,8 +95,7 @@ class Handler(BaseHTTPRequestHandler):
                 line = self.rfile.readline(1024)
                 size = int(line.split(b";")[0].strip(), 16)
                 if size == 0:
-                    while self.rfile.readline(1024) not in (b"\r\n", b""):
-                        pass
+                    self.read_trailers()
                     return bytes(body)
                 body += self.rfile.read(size)
                 self.rfile.readline(4)
@@ -97,7 +111,8 @@ class Handler(BaseHTTPRequestHandler):
                peer_port=self.client_address[1],
                headers=[[k, v] for k, v in self.headers.items()],
                body_len=len(body),
-               body_sha256=hashlib.sha256(body).hexdigest())
+               body_sha256=hashlib.sha256(body).hexdigest(),
+               trailers=getattr(self, "trailers", []))
 
     def send_bytes(self, status, body, ctype="application/octet-stream",
                    extra=()):
