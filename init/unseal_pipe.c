@@ -118,6 +118,7 @@ struct pblob {
 	uint64_t next_hash; /* chunk the digest waits for */
 	uint64_t opened;    /* chunks decrypted and written */
 	int hashing;
+	int begun;     /* its partial file exists: chunks may be opened */
 	int need_hash; /* the digest is checked: no header, or digest_always */
 	int digest_ok;
 	EVP_MD_CTX *sha;
@@ -1196,7 +1197,8 @@ pick_open(struct pipe *pp, struct task *t)
 	size_t i;
 
 	for (i = 0; i < pp->nslots; i++) {
-		if (pp->slots[i].state == SLOT_HASHED) {
+		if (pp->slots[i].state == SLOT_HASHED &&
+		    pp->slots[i].b->begun) {
 			pp->slots[i].state = SLOT_OPENING;
 			t->kind = TASK_OPEN;
 			t->s = &pp->slots[i];
@@ -1323,6 +1325,10 @@ task_done(struct pipe *pp, struct task *t, enum sp_err rc, uint64_t bytes)
 	}
 	if (kind == TASK_READ && b->need_hash) {
 		s->state = SLOT_READ;
+	} else if (kind == TASK_READ && !b->begun) {
+		/* A later chunk read before the first chunk's reader made
+		 * the partial file: it waits for pick_open. */
+		s->state = SLOT_HASHED;
 	} else if (kind == TASK_READ) {
 		/* Without a digest to take, the reader opens the chunk
 		 * itself, while it is still in this core's cache. */
@@ -1373,6 +1379,10 @@ task_run(struct worker *w, struct task *t, uint64_t *bytes)
 		if (rc != SP_OK) {
 			goto out;
 		}
+		pthread_mutex_lock(&pp->mu);
+		s->b->begun = 1;
+		pthread_cond_broadcast(&pp->cv);
+		pthread_mutex_unlock(&pp->mu);
 	}
 	if (t->kind == TASK_READ) {
 		rc = step_read(w, t);
