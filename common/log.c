@@ -33,6 +33,10 @@ struct log_line {
 	int full;     /* a field did not fit; later fields are dropped */
 };
 
+/* log_first_error(): 0 empty, 1 being written, 2 set for good. */
+static int log_first_state;
+static char log_first_reason[LOG_REASON_MAX];
+
 static const char *log_component = "sealpod";
 static FILE *log_out;
 static enum log_level log_min = LOG_INFO;
@@ -100,6 +104,31 @@ log_level_name(enum log_level level)
 		break;
 	}
 	return name;
+}
+
+/* Keep the first error reason; later ones and racing writers lose. */
+static void
+log_note_error(const char *reason)
+{
+	int expected = 0;
+	size_t n;
+
+	if (!__atomic_compare_exchange_n(&log_first_state, &expected, 1, 0,
+					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		return;
+	}
+	n = strnlen(reason, sizeof(log_first_reason) - 1);
+	memcpy(log_first_reason, reason, n);
+	log_first_reason[n] = '\0';
+	__atomic_store_n(&log_first_state, 2, __ATOMIC_RELEASE);
+}
+
+const char *
+log_first_error(void)
+{
+	return __atomic_load_n(&log_first_state, __ATOMIC_ACQUIRE) == 2
+		   ? log_first_reason
+		   : NULL;
 }
 
 /* Append n bytes whole, or nothing. Returns 0, or -1 when they do not fit. */
@@ -323,6 +352,9 @@ log_emit(enum log_level level, const char *event, const char *reason,
 	int saved = errno;
 	size_t i;
 
+	if (level == LOG_ERR && reason != NULL && reason[0] != '\0') {
+		log_note_error(reason);
+	}
 	if (level < log_min) {
 		goto out;
 	}

@@ -75,6 +75,15 @@ int log_level_parse(const char *name, enum log_level *out);
 void log_emit(enum log_level level, const char *event, const char *reason,
 	      const struct log_field *fields);
 
+/*
+ * The reason of the first LOG_ERR event logged with one in this process
+ * (copied, at most LOG_REASON_MAX - 1 bytes), or NULL when there was
+ * none. A run's final event carries it as its specific cause. Any
+ * thread; the string stays valid and unchanged for the process's life.
+ */
+#define LOG_REASON_MAX 64
+const char *log_first_error(void);
+
 #define log_event(level, event, reason, ...)                                   \
 	log_emit((level), (event), (reason),                                   \
 		 (const struct log_field[]){                                   \

@@ -32,6 +32,9 @@
 /* artifacts.idle_timeout_s and deadline_s: a week at most. */
 #define CONFIG_ARTIFACTS_TIME_MAX (7ULL * 24 * 3600)
 #define CONFIG_ATTEMPTS_MAX	  100
+/* attest_timeout_s: a hung NVML or TPM call fails the run after this. */
+#define CONFIG_ATTEST_TIMEOUT_DEFAULT 120
+#define CONFIG_ATTEST_TIMEOUT_MAX     3600
 
 #define CFG_OFF(f) offsetof(struct init_config, f)
 
@@ -87,6 +90,8 @@ static const struct conf_key init_config_keys[] = {
     {"platform_root", CONF_STR, CFG_OFF(platform_root), 0, 0, 0},
     {"gpu_library", CONF_STR, CFG_OFF(gpu_library), 0, 0, 0},
     {"azure.imds_url", CONF_STR, CFG_OFF(azure_imds_url), 0, 0, 0},
+    {"attest_timeout_s", CONF_U64, CFG_OFF(attest_timeout_s), 0, 1,
+     CONFIG_ATTEST_TIMEOUT_MAX},
     {NULL, CONF_STR, 0, 0, 0, 0},
 };
 
@@ -487,10 +492,13 @@ check_log(struct config_check *c, struct init_config *cfg)
 static void
 check_tpm(struct config_check *c, struct init_config *cfg)
 {
-	if (cfg->tpm_tcti != NULL && tpm_tcti_check(cfg->tpm_tcti) != 0) {
-		problem(c, "tpm.tcti",
-			"must be a TCTI like device:/dev/tpmrm0 or "
-			"swtpm:host=127.0.0.1,port=2321");
+	const char *why;
+
+	why = cfg->tpm_tcti != NULL
+		  ? tpm_tcti_problem(cfg->tpm_tcti, config_test_hooks)
+		  : NULL;
+	if (why != NULL) {
+		problem(c, "tpm.tcti", "%s", why);
 	}
 	if (cfg->tpm_ak_handle != NULL &&
 	    tpm_parse_handle(cfg->tpm_ak_handle, &cfg->tpm_ak) != 0) {
@@ -603,6 +611,7 @@ init_config_load(const char *path, struct init_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->kbs_timeout_s = CONFIG_TIMEOUT_DEFAULT;
 	cfg->tpm_qlen = TPM_QUALIFYING_LONG;
+	cfg->attest_timeout_s = CONFIG_ATTEST_TIMEOUT_DEFAULT;
 	if (path == NULL || path[0] == '\0') {
 		c.file = "(none)";
 		problem(&c, "config", "no configuration file given");

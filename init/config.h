@@ -38,6 +38,7 @@ struct init_config {
 	char *platform_root;	/* test/debug: root for evidence ("/") */
 	char *gpu_library;	/* test/ops: NVML path (libnvidia-ml.so.1) */
 	char *azure_imds_url;	/* test/ops: IMDS base (169.254.169.254) */
+	uint64_t attest_timeout_s; /* evidence deadline, 1-3600 (120) */
 
 	/* The pipeline (artifacts.*; docs/configuration.md). */
 	uint64_t artifacts_workers;    /* threads; 0: one per CPU */

@@ -262,9 +262,12 @@ nvml_check_cc(struct nvml *n, const char **why)
 	if (st.devtools_mode != NVML_CC_DEVTOOLS_OFF) {
 		goto out;
 	}
+	*why = "gpu_ready_state_unavailable";
+	if (n->ready(&ready) != NVML_SUCCESS) {
+		goto out;
+	}
 	*why = "gpu_not_ready";
-	if (n->ready(&ready) != NVML_SUCCESS ||
-	    ready != NVML_CC_ACCEPTING_WORK) {
+	if (ready != NVML_CC_ACCEPTING_WORK) {
 		goto out;
 	}
 	rc = SP_OK;
@@ -435,8 +438,12 @@ device_evidence(struct nvml *n, unsigned int i, const unsigned char *nonce,
 	if (n->handle(i, &dev) != NVML_SUCCESS || dev == NULL) {
 		goto out;
 	}
+	*why = "gpu_arch_unavailable";
+	if (n->arch(dev, &arch) != NVML_SUCCESS) {
+		goto out;
+	}
 	*why = "gpu_arch_unsupported";
-	name = n->arch(dev, &arch) == NVML_SUCCESS ? arch_name(arch) : NULL;
+	name = arch_name(arch);
 	if (name == NULL) {
 		goto out;
 	}

@@ -20,6 +20,7 @@
 #include "kbs.h"
 #include "kbs_wire.h"
 #include "log.h"
+#include "stop.h"
 
 #define KBS_HANDSHAKE_TRIES 5
 #define KBS_GET_TRIES	    3
@@ -357,7 +358,12 @@ kbs_handshake(struct kbs_session *s)
 		rc = SP_E_FETCH;
 		goto out;
 	}
+	/* A hung driver or TPM ends the run at attest_timeout_s. */
+	stop_attest_begin();
 	rc = kbs_evidence(s, &ch, &evidence);
+	if (stop_attest_end() != 0) {
+		rc = SP_E_ATTEST;
+	}
 	if (rc != SP_OK) {
 		goto out;
 	}

@@ -247,6 +247,23 @@ help_config(void)
 	    "    artifacts.oci.auth_file\n"
 	    "                           Docker config.json with \"auths\"\n"
 	    "                           for the registry (mode 0600).\n"
+	    "    artifacts.signing_key  PEM P-256 public key: manifest.sig\n"
+	    "                           must hold the owner's signature.\n"
+	    "    artifacts.workers      Fetch/decrypt threads, 1-64 (one\n"
+	    "                           per CPU).\n"
+	    "    artifacts.memory_mib   Ciphertext in flight, MiB (64).\n"
+	    "    artifacts.idle_timeout_s\n"
+	    "                           A transfer idle this long is\n"
+	    "                           retried (30).\n"
+	    "    artifacts.deadline_s   The whole fetch must end within\n"
+	    "                           this (none).\n"
+	    "    artifacts.attempts     Attempts per byte range, 1-100 (5).\n"
+	    "    artifacts.insecure_http\n"
+	    "                           true allows an http:// source\n"
+	    "                           (default false).\n"
+	    "    artifacts.headers_file\n"
+	    "                           Private file of extra request\n"
+	    "                           headers, \"Name: value\" lines.\n"
 	    "    target                 Absolute tmpfs/ramfs directory for\n"
 	    "                           the plaintext (required).\n"
 	    "    tls.cert, tls.key      kbs:/// URIs of the sidecar's\n"
@@ -262,6 +279,17 @@ help_config(void)
 	    "                           platform's config register.\n"
 	    "    gpu                    none, optional, required or\n"
 	    "                           sampledevice (development).\n"
+	    "    attest_timeout_s       Evidence collection (drivers, TPM)\n"
+	    "                           must end within this, 1-3600\n"
+	    "                           (120); else exit 10.\n"
+	    "    tpm.tcti               TPM access for tpm and az-*:\n"
+	    "                           device:/dev/<node> (device:/dev/\n"
+	    "                           tpmrm0); test builds also swtpm:\n"
+	    "                           and mssim:.\n"
+	    "    tpm.ak_handle          Persistent AK handle, 0x81000000-\n"
+	    "                           0x81FFFFFF (derive one).\n"
+	    "    tpm.qualifying_bytes   32 or 64: tpm quote qualifying\n"
+	    "                           data length (64).\n"
 	    "    gpu_library            Test/ops: NVML to load instead of\n"
 	    "                           " GPU_NVML_LIB ".\n"
 	    "    azure.imds_url         Test/ops: Azure IMDS base URL for\n"
@@ -414,6 +442,27 @@ platform_root(const struct run_state *st)
 	return root;
 }
 
+/* A test hook in effect is worth a warning wherever it shows up. */
+static void
+hook_warn(const char *key, int set)
+{
+	if (set) {
+		log_event(LOG_WARN, "init.test_hook.used", NULL,
+			  LOG_STR("key", key));
+	}
+}
+
+static void
+run_hooks_note(const struct run_state *st)
+{
+	const char *root = st->cfg.platform_root;
+
+	hook_warn("gpu_library", st->cfg.gpu_library != NULL);
+	hook_warn("azure.imds_url", st->cfg.azure_imds_url != NULL);
+	hook_warn("platform_root", root != NULL && strcmp(root, "/") != 0);
+	hook_warn("tpm.tcti", tpm_tcti_is_test(st->cfg.tpm_tcti));
+}
+
 /* The provider, what it needs from the guest, and the init-data. */
 static enum sp_err
 attest_prepare(struct run_state *st, const char *root,
@@ -459,11 +508,19 @@ run_attest(struct run_state *st)
 	ko.root = platform_root(st);
 	ko.gpu = (enum gpu_mode)st->cfg.gpu_mode;
 	ko.cancel = stop_flag();
+	run_hooks_note(st);
 	tpm_set_options(st->cfg.tpm_tcti, st->cfg.tpm_ak);
 	tpm_set_qualifying_len(st->cfg.tpm_qlen);
 	gpu_set_library(st->cfg.gpu_library);
 	az_vtpm_set_imds(st->cfg.azure_imds_url);
+	stop_attest_timeout(st->cfg.attest_timeout_s);
+
+	/* Detection and preflight talk to drivers too (NVML, the TPM). */
+	stop_attest_begin();
 	rc = attest_prepare(st, ko.root, &ko.provider);
+	if (stop_attest_end() != 0) {
+		rc = SP_E_ATTEST;
+	}
 	if (rc == SP_OK) {
 		ko.init_data = st->have_init_data ? &st->init_data : NULL;
 		rc = kbs_attest(&ko, &st->kbs);
@@ -680,6 +737,7 @@ run_step(struct run_state *st, const char *name,
 	enum sp_err rc = SP_E_INTERNAL;
 
 	st->step = name;
+	stop_note_step(name);
 	if (!stop_requested()) {
 		rc = fn(st);
 	}
@@ -693,6 +751,7 @@ run_steps(struct run_state *st, const char *config)
 	enum sp_err rc;
 
 	st->step = "config";
+	stop_note_step(st->step);
 	rc = init_config_load(config, &st->cfg);
 	if (rc != SP_OK) {
 		goto out;
@@ -773,6 +832,8 @@ static int
 cmd_run(int argc, char **argv)
 {
 	const char *config = getenv("SEALPOD_CONFIG");
+	const char *reason;
+	const char *cause;
 	struct run_state st;
 	enum sp_err rc;
 	int ec;
@@ -796,9 +857,11 @@ cmd_run(int argc, char **argv)
 	}
 	if (rc != SP_OK) {
 		run_cleanup(&st);
-		log_event(LOG_ERR, "init.failed",
-			  ec == EXIT_TERMINATED ? "terminated"
-						: sp_err_name(rc),
+		reason = ec == EXIT_TERMINATED ? "terminated" : sp_err_name(rc);
+		cause = log_first_error();
+		/* reason: the category SIEM rules match; cause: what failed. */
+		log_event(LOG_ERR, "init.failed", reason,
+			  LOG_STR("cause", cause != NULL ? cause : reason),
 			  LOG_STR("step", st.step), LOG_I64("exit_code", ec));
 	} else {
 		log_event(LOG_INFO, "init.done", NULL,

@@ -19,9 +19,24 @@
 #include "unseal.h"
 #include "util.h"
 
+/* How often the stop thread looks at the evidence deadline. */
+#define STOP_POLL_NS 200000000L
+/* How long stop_attest_end() waits for the process to end. */
+#define STOP_ATTEST_WAIT_S (2 * STOP_GRACE_S)
+
+enum stop_attest_state {
+	STOP_ATTEST_IDLE,
+	STOP_ATTEST_ARMED,
+	STOP_ATTEST_FIRED
+};
+
 static int stop_flag_value;
 static stop_hook_fn stop_hook;
 static void *stop_hook_arg;
+static const char *stop_step = "start";
+static uint64_t stop_attest_s;
+static uint64_t stop_attest_deadline; /* now_ns() value */
+static int stop_attest_state;
 
 static void
 stop_signals(sigset_t *set)
@@ -48,15 +63,79 @@ stop_grace(const sigset_t *set)
 	}
 }
 
+static const char *
+step_now(void)
+{
+	return __atomic_load_n(&stop_step, __ATOMIC_ACQUIRE);
+}
+
+/* 1 when the evidence deadline passed; it is then fired for good. */
+static int
+attest_due(void)
+{
+	int armed = STOP_ATTEST_ARMED;
+	int due = 0;
+
+	if (__atomic_load_n(&stop_attest_state, __ATOMIC_ACQUIRE) == armed &&
+	    now_ns() >=
+		__atomic_load_n(&stop_attest_deadline, __ATOMIC_ACQUIRE)) {
+		due = __atomic_compare_exchange_n(
+		    &stop_attest_state, &armed, STOP_ATTEST_FIRED, 0,
+		    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+	}
+	return due;
+}
+
+/* The next signal, or 0 once the evidence deadline has passed. */
+static int
+stop_wait(const sigset_t *set)
+{
+	struct timespec ts = {.tv_sec = 0, .tv_nsec = STOP_POLL_NS};
+	int sig = -1;
+
+	while (sig < 0) {
+		sig = sigtimedwait(set, NULL, &ts);
+		if (sig < 0 && attest_due()) {
+			sig = 0;
+		}
+	}
+	return sig;
+}
+
+/*
+ * Evidence did not come in time: fail closed now, since the call that
+ * hangs (a driver, a TPM) cannot be interrupted.
+ */
+static void
+attest_expired(void)
+{
+	const char *step = step_now();
+
+	log_event(LOG_ERR, "init.attest.timeout", "evidence_timeout",
+		  LOG_STR("step", step),
+		  LOG_U64("attest_timeout_s", stop_attest_s));
+	http_cancel_all();
+	if (stop_hook != NULL) {
+		stop_hook(stop_hook_arg);
+	}
+	log_event(LOG_ERR, "init.failed", sp_err_name(SP_E_ATTEST),
+		  LOG_STR("cause", "evidence_timeout"), LOG_STR("step", step),
+		  LOG_BOOL("forced", 1), LOG_I64("exit_code", EXIT_ATTEST));
+	_exit(EXIT_ATTEST);
+}
+
 static void *
 stop_main(void *arg)
 {
+	const char *cause;
 	sigset_t set;
-	int sig = 0;
+	int sig;
 
 	(void)arg;
 	stop_signals(&set);
-	while (sigwait(&set, &sig) != 0) {
+	sig = stop_wait(&set);
+	if (sig == 0) {
+		attest_expired();
 	}
 
 	__atomic_store_n(&stop_flag_value, 1, __ATOMIC_RELEASE);
@@ -72,10 +151,62 @@ stop_main(void *arg)
 	if (stop_hook != NULL) {
 		stop_hook(stop_hook_arg);
 	}
-	log_event(LOG_ERR, "init.failed", "terminated", LOG_STR("step", "stop"),
-		  LOG_BOOL("forced", 1), LOG_I64("exit_code", EXIT_TERMINATED));
+	cause = log_first_error();
+	log_event(LOG_ERR, "init.failed", "terminated",
+		  LOG_STR("cause", cause != NULL ? cause : "terminated"),
+		  LOG_STR("step", step_now()), LOG_BOOL("forced", 1),
+		  LOG_I64("exit_code", EXIT_TERMINATED));
 	_exit(EXIT_TERMINATED);
 	return NULL;
+}
+
+void
+stop_note_step(const char *step)
+{
+	__atomic_store_n(&stop_step, step, __ATOMIC_RELEASE);
+}
+
+void
+stop_attest_timeout(uint64_t seconds)
+{
+	stop_attest_s = seconds;
+}
+
+void
+stop_attest_begin(void)
+{
+	uint64_t budget = stop_attest_s;
+
+	if (budget > UINT64_MAX / 1000000000ULL) {
+		budget = UINT64_MAX / 1000000000ULL;
+	}
+	if (budget != 0) {
+		__atomic_store_n(&stop_attest_deadline,
+				 now_ns() + budget * 1000000000ULL,
+				 __ATOMIC_RELEASE);
+		__atomic_store_n(&stop_attest_state, STOP_ATTEST_ARMED,
+				 __ATOMIC_RELEASE);
+	}
+}
+
+int
+stop_attest_end(void)
+{
+	int state = STOP_ATTEST_ARMED;
+	unsigned i;
+	int rc = 0;
+
+	if (!__atomic_compare_exchange_n(&stop_attest_state, &state,
+					 STOP_ATTEST_IDLE, 0, __ATOMIC_ACQ_REL,
+					 __ATOMIC_ACQUIRE) &&
+	    state == STOP_ATTEST_FIRED) {
+		/* The stop thread is ending the process: do nothing more. */
+		for (i = 0; i < STOP_ATTEST_WAIT_S; i++) {
+			sleep(1);
+		}
+		rc = -1;
+	}
+	return rc;
 }
 
 int

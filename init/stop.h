@@ -20,6 +20,8 @@
 #ifndef SEALPOD_STOP_H
 #define SEALPOD_STOP_H
 
+#include <stdint.h>
+
 #define STOP_GRACE_S 10
 
 /*
@@ -45,5 +47,26 @@ int stop_requested(void);
  * http_opts, source_opts and kbs_opts. Valid for the whole process.
  */
 const int *stop_flag(void);
+
+/*
+ * The step the run is in ("attest", ...; a string that lives as long as
+ * the process), named by the forced-stop and timeout events. Any thread.
+ */
+void stop_note_step(const char *step);
+
+/*
+ * The evidence deadline (config attest_timeout_s): evidence comes from
+ * drivers and firmware (NVML, a TPM) whose calls cannot be interrupted.
+ * stop_attest_timeout() sets the budget in seconds once (0: none, the
+ * default). stop_attest_begin() arms it; stop_attest_end() disarms it and
+ * returns 0. Should the budget run out in between, the stop thread logs
+ * init.attest.timeout (reason evidence_timeout), runs the hook, logs
+ * init.failed and ends the process with EXIT_ATTEST; stop_attest_end()
+ * then waits for that end and, should it not come, returns -1. Arming is
+ * not nested. Without stop_start() nothing fires.
+ */
+void stop_attest_timeout(uint64_t seconds);
+void stop_attest_begin(void);
+int stop_attest_end(void);
 
 #endif

@@ -99,11 +99,47 @@ write_user_data(struct tpm *t, const unsigned char *digest, size_t dlen)
 	return tpm_nv_write(t, TPM_AZ_NV_USER_DATA, ud, sizeof(ud));
 }
 
+/* 1 when NV 0x01400002 still holds our (padded) user data. */
+static int
+user_data_ours(struct tpm *t, const unsigned char *digest, size_t dlen)
+{
+	unsigned char ud[AZ_USER_DATA_LEN];
+	unsigned char *now = NULL;
+	size_t len = 0;
+	int ours = 0;
+
+	memset(ud, 0, sizeof(ud));
+	memcpy(ud, digest, dlen);
+	if (tpm_nv_read(t, TPM_AZ_NV_USER_DATA, AZ_USER_DATA_LEN, &now, &len) ==
+	    SP_OK) {
+		ours = len == sizeof(ud) && ct_memeq(now, ud, sizeof(ud));
+	}
+	free(now);
+	return ours;
+}
+
+/* Write the user data on the first try, and again only when it is gone. */
+static enum sp_err
+ensure_user_data(struct tpm *t, size_t tries, const unsigned char *digest,
+		 size_t dlen)
+{
+	enum sp_err rc = SP_OK;
+
+	if (tries == 0 || (tries % AZ_POLL_REWRITE == 0 &&
+			   !user_data_ours(t, digest, dlen))) {
+		rc = write_user_data(t, digest, dlen);
+	}
+	return rc;
+}
+
 /*
- * Write the user data, then read the report until it is ours. Another
- * pod on the same VM shares the vTPM and may overwrite the user data
- * between our write and the paravisor's refresh, so it is written again
- * every AZ_POLL_REWRITE reads.
+ * Write the user data, then read the report until it is ours, at most
+ * AZ_POLL_TRIES reads AZ_POLL_NS apart. Another pod on the same VM
+ * shares the vTPM and may overwrite the user data between our write
+ * and the paravisor's refresh, so every AZ_POLL_REWRITE reads it is read
+ * back and written again only when it is no longer ours: a rewrite
+ * restarts the paravisor's refresh, so rewriting regardless would never
+ * let a slow paravisor finish (h20 F3).
  */
 static enum sp_err
 fresh_report(struct tpm *t, uint32_t type, const unsigned char *digest,
@@ -117,8 +153,7 @@ fresh_report(struct tpm *t, uint32_t type, const unsigned char *digest,
 		if (tries > 0) {
 			poll_sleep();
 		}
-		if (tries % AZ_POLL_REWRITE == 0 &&
-		    write_user_data(t, digest, dlen) != SP_OK) {
+		if (ensure_user_data(t, tries, digest, dlen) != SP_OK) {
 			goto out;
 		}
 		free(ev->hcl);
@@ -185,6 +220,12 @@ az_vtpm_gather(const char *root, uint32_t type, const unsigned char *digest,
 	}
 	if (tpm_open(root, &t) != SP_OK ||
 	    fresh_report(t, type, digest, dlen, ev) != SP_OK) {
+		goto out;
+	}
+	if (ev->report.hash_type != HCL_HASH_SHA256) {
+		log_event(LOG_ERR, "attest.azure.failed",
+			  "hcl_hash_unsupported",
+			  LOG_U64("hash_type", ev->report.hash_type));
 		goto out;
 	}
 	if (!hcl_binding_ok(&ev->report)) {
@@ -367,6 +408,7 @@ az_imds_request(const char *method, const char *path, const char *json,
 	struct http_response resp;
 	struct http_client *c = NULL;
 	char url[AZ_IMDS_URL_MAX + 64];
+	long status;
 	int n;
 
 	memset(&opts, 0, sizeof(opts));
@@ -386,9 +428,14 @@ az_imds_request(const char *method, const char *path, const char *json,
 		goto out;
 	}
 	if (imds_send(c, method, url, json, &resp) != SP_OK) {
-		log_event(LOG_ERR, "attest.azure.imds.failed", "imds_request",
-			  LOG_STR("path", path), LOG_U64("status", resp.status),
-			  LOG_STR("error", resp.errbuf));
+		/* A reply refused for its size still had a status (h20 F8). */
+		status = resp.status != 0 ? resp.status : http_last_status(c);
+		log_event(
+		    LOG_ERR, "attest.azure.imds.failed", "imds_request",
+		    LOG_STR("path", path),
+		    LOG_U64("status", (uint64_t)(status > 0 ? status : 0)),
+		    LOG_BOOL("oversize", resp.oversize),
+		    LOG_STR("error", resp.errbuf));
 		goto out;
 	}
 	*body = resp.body;

@@ -98,34 +98,21 @@ out:
 	return rc;
 }
 
-static const EVP_MD *
-hash_md(uint32_t hash_type)
-{
-	switch (hash_type) {
-	case HCL_HASH_SHA256:
-		return EVP_sha256();
-	case HCL_HASH_SHA384:
-		return EVP_sha384();
-	case HCL_HASH_SHA512:
-		return EVP_sha512();
-	default:
-		return NULL;
-	}
-}
-
 enum sp_err
 hcl_var_data_digest(const struct hcl_report *r, unsigned char *out, size_t cap,
 		    size_t *len)
 {
 	enum sp_err rc = SP_E_PROTOCOL;
-	const EVP_MD *md = hash_md(r->hash_type);
 	unsigned int n = 0;
 
-	if (md == NULL || cap < HCL_DIGEST_MAX) {
+	/* SHA-256 only: what the docs promise and Trustee's Azure verifiers
+	 * compare; the report's other hash types are refused (h20 F4). */
+	if (r->hash_type != HCL_HASH_SHA256 || cap < HCL_DIGEST_MAX) {
 		goto out;
 	}
 	rc = SP_E_INTERNAL;
-	if (EVP_Digest(r->var_data, r->var_len, out, &n, md, NULL) != 1) {
+	if (EVP_Digest(r->var_data, r->var_len, out, &n, EVP_sha256(), NULL) !=
+	    1) {
 		goto out;
 	}
 	*len = n;

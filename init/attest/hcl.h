@@ -73,9 +73,10 @@ SP_MUST_CHECK enum sp_err hcl_parse(const unsigned char *buf, size_t len,
 				    struct hcl_report *out);
 
 /*
- * H(var data) with the report's hash type into out (cap >=
- * HCL_DIGEST_MAX). Returns SP_OK, SP_E_PROTOCOL for an unknown hash type
- * or SP_E_INTERNAL.
+ * SHA-256(var data) into out (cap >= HCL_DIGEST_MAX), the binding the
+ * verifiers check. Returns SP_OK, SP_E_PROTOCOL when the report's hash
+ * type is not HCL_HASH_SHA256 (SHA-384/512 are refused too), or
+ * SP_E_INTERNAL.
  */
 SP_MUST_CHECK enum sp_err hcl_var_data_digest(const struct hcl_report *r,
 					      unsigned char *out, size_t cap,

@@ -103,6 +103,43 @@ out:
 	return rc;
 }
 
+/*
+ * The TCTI modules we load, by their full soname, so tpm2-tss's loader
+ * cannot be steered to another library (cmd, pcap, libtpms, ...).
+ */
+static const struct tcti_module {
+	const char *name;
+	const char *soname;
+	int test_only; /* a simulator: builds with test hooks only */
+} tcti_modules[] = {
+    {"device", "libtss2-tcti-device.so.0", 0},
+    {"swtpm", "libtss2-tcti-swtpm.so.0", 1},
+    {"mssim", "libtss2-tcti-mssim.so.0", 1},
+};
+
+#ifdef SEALPOD_TEST_HOOKS
+static const int tpm_test_hooks = 1;
+#else
+static const int tpm_test_hooks = 0; /* release images */
+#endif
+
+/* The module s names ("name" or "name:conf"), or NULL. */
+static const struct tcti_module *
+tcti_module_of(const char *s)
+{
+	const struct tcti_module *m = NULL;
+	size_t n = strcspn(s, ":");
+	size_t i;
+
+	for (i = 0; i < sizeof(tcti_modules) / sizeof(tcti_modules[0]); i++) {
+		if (strlen(tcti_modules[i].name) == n &&
+		    strncmp(s, tcti_modules[i].name, n) == 0) {
+			m = &tcti_modules[i];
+		}
+	}
+	return m;
+}
+
 /* 1 when c may appear in a TCTI's configuration part. */
 static int
 tcti_conf_char(char c)
@@ -110,41 +147,95 @@ tcti_conf_char(char c)
 	return (unsigned char)c > 0x20 && (unsigned char)c < 0x7f;
 }
 
+/* 1 when conf is printable without blanks. */
+static int
+tcti_conf_plain(const char *conf)
+{
+	int ok = 1;
+
+	for (; *conf != '\0' && ok; conf++) {
+		ok = tcti_conf_char(*conf);
+	}
+	return ok;
+}
+
+/* 1 when p is a plain path below /dev/: no ".", ".." or blanks. */
+static int
+tcti_dev_path(const char *p)
+{
+	size_t n = strlen(p);
+
+	return strncmp(p, "/dev/", 5) == 0 && n > 5 && tcti_conf_plain(p) &&
+	       strstr(p, "/../") == NULL && strstr(p, "/./") == NULL &&
+	       strstr(p, "//") == NULL && strcmp(p + n - 3, "/..") != 0 &&
+	       strcmp(p + n - 2, "/.") != 0;
+}
+
+const char *
+tpm_tcti_problem(const char *s, int allow_test)
+{
+	const struct tcti_module *m;
+	const char *conf;
+	const char *why = NULL;
+
+	if (s == NULL || s[0] == '\0' || strlen(s) >= TPM_TCTI_MAX) {
+		why = "must be device:/dev/<node>, at most 255 bytes";
+		goto out;
+	}
+	m = tcti_module_of(s);
+	conf = s[strcspn(s, ":")] == ':' ? s + strcspn(s, ":") + 1 : "";
+	if (m == NULL) {
+		why = "names a TCTI sealpod does not load (only device:, and "
+		      "swtpm:/mssim: in test builds)";
+	} else if (m->test_only && !allow_test) {
+		why = "swtpm and mssim are test hooks; this build does not "
+		      "accept them";
+	} else if (!m->test_only && !tcti_dev_path(conf)) {
+		why = "device: needs a plain path under /dev/, e.g. "
+		      "device:/dev/tpmrm0";
+	} else if (!tcti_conf_plain(conf)) {
+		why = "must be printable without blanks";
+	}
+out:
+	return why;
+}
+
 int
 tpm_tcti_check(const char *s)
 {
-	size_t n, name;
-	int rc = -1;
-
-	if (s == NULL) {
-		goto out;
-	}
-	n = strlen(s);
-	name = strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-");
-	if (n == 0 || n >= TPM_TCTI_MAX || name == 0 ||
-	    (s[name] != '\0' && s[name] != ':')) {
-		goto out;
-	}
-	for (; s[name] != '\0'; name++) {
-		if (!tcti_conf_char(s[name])) {
-			goto out;
-		}
-	}
-	rc = 0;
-out:
-	return rc;
+	return tpm_tcti_problem(s, tpm_test_hooks) == NULL ? 0 : -1;
 }
 
-/* The TCTI string for root: the configured one, or the device there. */
-static int
-tcti_conf(const char *root, char *out, size_t cap)
+int
+tpm_tcti_is_test(const char *s)
 {
-	int n;
+	const struct tcti_module *m = s != NULL ? tcti_module_of(s) : NULL;
 
-	if (tpm_opt_tcti[0] != '\0') {
-		n = snprintf(out, cap, "%s", tpm_opt_tcti);
-	} else {
-		n = snprintf(out, cap, "device:%s%s", root, TPM_DEVICE);
+	return m != NULL && m->test_only;
+}
+
+/*
+ * The module and its configuration for root: the configured TCTI
+ * (checked again here, the last step before code is loaded), or the
+ * device under root.
+ */
+static int
+tcti_conf(const char *root, const char **soname, char *out, size_t cap)
+{
+	const char *spec = tpm_opt_tcti;
+	const struct tcti_module *m;
+	int n = -1;
+
+	if (spec[0] == '\0') {
+		*soname = tcti_modules[0].soname;
+		n = snprintf(out, cap, "%s%s", root, TPM_DEVICE);
+	} else if (tpm_tcti_check(spec) == 0) {
+		m = tcti_module_of(spec);
+		*soname = m->soname;
+		n = snprintf(out, cap, "%s",
+			     spec[strcspn(spec, ":")] == ':'
+				 ? spec + strcspn(spec, ":") + 1
+				 : "");
 	}
 	return n < 0 || (size_t)n >= cap ? -1 : 0;
 }
@@ -178,13 +269,15 @@ static enum sp_err
 open_impl(const char *root, int quiet, struct tpm **out)
 {
 	enum sp_err rc = SP_E_ATTEST;
+	const char *soname = NULL;
 	char conf[TPM_PATH_MAX];
 	struct tpm *t = NULL;
 	TSS2_RC trc;
 
 	/* tpm2-tss logs to stderr, which must carry only our JSON lines. */
 	setenv("TSS2_LOG", "all+NONE", 0);
-	if (tcti_conf(root, conf, sizeof(conf)) != 0) {
+	if (tcti_conf(root, &soname, conf, sizeof(conf)) != 0) {
+		open_failed(quiet, "tcti_refused", 0);
 		goto out;
 	}
 	rc = SP_E_NOTFOUND;
@@ -202,7 +295,10 @@ open_impl(const char *root, int quiet, struct tpm **out)
 		goto out;
 	}
 
-	trc = Tss2_TctiLdr_Initialize(conf, &t->tcti);
+	/* By soname, so the loader tries no other library. An empty conf
+	 * is the module's default (swtpm, mssim: localhost:2321). */
+	trc = Tss2_TctiLdr_Initialize_Ex(soname, conf[0] != '\0' ? conf : NULL,
+					 &t->tcti);
 	if (trc != TSS2_RC_SUCCESS) {
 		open_failed(quiet, "tcti_init_failed", trc);
 		goto out;

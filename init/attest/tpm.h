@@ -69,11 +69,24 @@ uint32_t tpm_ak_handle(void);
 int tpm_parse_handle(const char *s, uint32_t *out);
 
 /*
- * Check the shape of a TCTI configuration: "name" or "name:conf", name
- * in [a-z0-9-], conf printable without blanks, at most TPM_TCTI_MAX - 1
- * bytes. Returns 0 or -1.
+ * Check a TCTI configuration "module:conf" against the modules sealpod
+ * loads (a TCTI is code tpm2-tss loads into this process; some run
+ * commands or write files): "device" with conf a plain path under /dev/
+ * always; "swtpm" and "mssim" (a TPM simulator over TCP, conf printable
+ * without blanks) only when allow_test is non-zero; anything else never.
+ * At most TPM_TCTI_MAX - 1 bytes. Returns NULL when s is accepted, else
+ * a fixed sentence naming the rule it breaks (for config.invalid).
+ */
+const char *tpm_tcti_problem(const char *s, int allow_test);
+
+/*
+ * tpm_tcti_problem(s, allow_test) with allow_test set as this build
+ * accepts test hooks (SEALPOD_TEST_HOOKS). Returns 0 or -1.
  */
 int tpm_tcti_check(const char *s);
+
+/* 1 when s names a test-only TCTI module (swtpm, mssim), else 0. */
+int tpm_tcti_is_test(const char *s);
 
 struct tpm;
 

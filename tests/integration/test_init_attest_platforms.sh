@@ -106,6 +106,8 @@ init_data: $INIT_TOML"
 sp_expect_rc 0 "tdx with matching init-data"
 sp_check "tdx: no platform_root warning" \
 	grep -q '"event":"init.platform_root.set"' "$ERR"
+sp_check "tdx: platform_root not announced as a test hook" \
+	grep -q '"event":"init.test_hook.used","key":"platform_root"' "$ERR"
 audit_has tdx tee=tdx status=200 binding_held=true init_data_held=true \
 	init_data_register=mrconfigid accepted_unsigned=true
 sp_check "tdx: init-data register not checked by us" \

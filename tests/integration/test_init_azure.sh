@@ -14,7 +14,10 @@
 #   az-snp-vtpm                        -> attested, key released
 #   az-tdx-vtpm, paravisor lags 2 reads -> attested (we poll), released
 #   a paravisor that never refreshes   -> exit 10, hcl_user_data_stale,
-#                                         no /attest
+#                                         no /attest, after 15 reads
+#   a paravisor 5 reads behind         -> attested, user data written once
+#   a paravisor 20 reads behind        -> exit 10 within the bound
+#   an IMDS reply over 64 KiB          -> exit 10, imds_request, status 200
 # Skips (77) when swtpm or tpm2-tools are missing.
 . "$(dirname "$0")/lib.sh"
 
@@ -156,11 +159,52 @@ sp_check "tdx: the paravisor never served a stale report" \
 	grep -q '"event": "paravisor.report.stale_read"' "$pv_LOG"
 
 # 3. A paravisor that never catches up: we refuse to send a report that
-# does not carry our user data.
+# does not carry our user data, within the documented 15 reads (~3 s).
 before=$(sp_audit_count endpoint=attest)
+start=$(date +%s)
 run_az stale az-snp-vtpm snp 1000
+took=$(($(date +%s) - start))
 sp_expect_failed_closed stale "$EXIT_ATTEST" '^hcl_user_data_stale$'
 sp_check "stale: /attest was sent" \
 	test "$(sp_audit_count endpoint=attest)" -eq "$before"
+sp_check "stale: not given up after 15 reads" \
+	grep -q '"reason":"hcl_user_data_stale","tries":15' "$ERR"
+sp_check "stale: took ${took}s, want under 20" test "$took" -lt 20
+
+# 4. A slow paravisor (5 reads behind, restarting on every write) is
+# waited for: our own read-back must not rewrite and restart it (h20 F3).
+pv_seen=$(wc -l <"$pv_LOG")
+run_az lag5 az-snp-vtpm snp 5
+attested lag5 az-snp-vtpm
+sp_check "lag5: user data written more than once" \
+	test "$(tail -n +"$((pv_seen + 1))" "$pv_LOG" |
+		grep -c '"event": "paravisor.user_data.written"')" -eq 1
+
+# 5. Slower than the documented patience: refused, within it.
+start=$(date +%s)
+run_az lag20 az-snp-vtpm snp 20
+took=$(($(date +%s) - start))
+sp_expect_failed_closed lag20 "$EXIT_ATTEST" '^hcl_user_data_stale$'
+sp_check "lag20: took ${took}s, want under 20" test "$took" -lt 20
+
+# 6. An IMDS reply over its ceiling: refused, with the status IMDS sent
+# (h20 F8), not 0.
+sp_stop_peer imds
+sp_start_peer imds az_imds_standin.py --vcek "$AZ/trustee-snp/vcek.pem" \
+	--pad-kib 70
+run_az imds_big az-snp-vtpm snp 0
+sp_expect_failed_closed imds_big "$EXIT_ATTEST" '^imds_request$'
+sp_check "imds_big: the refused reply's status 200 not logged" \
+	grep -q '"reason":"imds_request",.*"status":200,"oversize":true' "$ERR"
+
+# 7. Test hooks in effect are announced, and the failure names its cause.
+for key in tpm.tcti azure.imds_url; do
+	sp_check "snp: no init.test_hook.used for $key" \
+		grep -q "\"event\":\"init.test_hook.used\",\"key\":\"$key\"" \
+		"$WORK/snp.stderr"
+done
+sp_check "stale: init.failed without cause hcl_user_data_stale" \
+	grep -q '"event":"init.failed","reason":"attestation","cause":"hcl_user_data_stale"' \
+	"$WORK/stale.stderr"
 
 sp_finish

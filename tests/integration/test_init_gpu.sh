@@ -14,6 +14,13 @@
 #   required, oversized report   -> exit 10, gpu_report_size_invalid,
 #                                   no /attest, no crash
 #   bad gpu_library / azure.imds_url -> exit 2, both named
+#   failing architecture / ready-state calls -> their own reasons, not
+#                                   gpu_arch_unsupported / gpu_not_ready
+#   NVML hangs (init, report) with attest_timeout_s: 2 -> exit 10 in a
+#                                   few seconds, evidence_timeout, output
+#                                   removed, no key requested
+#   init.failed carries the specific cause; gpu_library is announced as
+#   a test hook
 . "$(dirname "$0")/lib.sh"
 
 sp_require
@@ -35,6 +42,11 @@ run_gpu() {
 	sp_new_target
 	CFG_SOURCE=file://$SEALED CFG_TLS=1 sp_config "$CONFIG"
 	printf 'gpu: %s\ngpu_library: %s\n' "$mode" "$lib" >>"$CONFIG"
+	case " $* " in
+	*" SEALPOD_NVML_CONFIG_EXTRA=1 "*)
+		echo "attest_timeout_s: 2" >>"$CONFIG"
+		;;
+	esac
 	: >"$SEALPOD_NVML_TRACE"
 	env "$@" timeout "$INIT_TIMEOUT" "$INIT" run --config "$CONFIG" \
 		>"$OUT" 2>"$ERR"
@@ -43,6 +55,9 @@ run_gpu() {
 }
 
 requests() { sp_audit_count event=kbs.request; }
+
+# shellcheck disable=SC2317 # called through sp_check
+not_logged() { ! logcheck reason "$1" "$2" >/dev/null 2>&1; }
 
 # gpu_attests N [UUIDS]: /attest records whose nvidia device entry held
 # with N GPUs, each nonce matching, the primary evidence binding it.
@@ -139,6 +154,45 @@ sp_expect_rc "$EXIT_USAGE" "relative gpu_library, ftp imds_url"
 for key in gpu_library azure.imds_url; do
 	sp_check "bad_keys: no problem reported for $key" \
 		grep -q "\"problem\":\"[^\"]*: $key: " "$ERR"
+done
+
+# 7. A failing NVML call is named as such, not as the GPU's answer.
+run_gpu arch_fails required "$NVML" SEALPOD_NVML_FAULT=arch-fails
+sp_expect_failed_closed arch_fails "$EXIT_ATTEST" '^gpu_arch_unavailable$'
+sp_check "arch_fails: logged gpu_arch_unsupported" \
+	not_logged '^gpu_arch_unsupported$' "$ERR"
+run_gpu ready_fails required "$NVML" SEALPOD_NVML_FAULT=ready-fails
+sp_expect_failed_closed ready_fails "$EXIT_ATTEST" \
+	'^gpu_ready_state_unavailable$'
+sp_check "ready_fails: logged gpu_not_ready" \
+	not_logged '^gpu_not_ready$' "$ERR"
+
+# 8. init.failed keeps the category as reason and names the cause; the
+# test hook in effect is announced.
+sp_check "cc_off: init.failed without cause gpu_cc_off" \
+	grep -q '"event":"init.failed","reason":"attestation","cause":"gpu_cc_off"' \
+	"$WORK/cc_off.stderr"
+sp_check "two: no init.test_hook.used for gpu_library" \
+	grep -q '"event":"init.test_hook.used","key":"gpu_library"' \
+	"$WORK/two.stderr"
+
+# 9. A wedged driver: attest_timeout_s ends the run, closed, with no
+# signal from outside (preflight: nvmlInit; collect: the report call).
+for where in init report; do
+	before=$(sp_audit_count endpoint=resource)
+	start=$(date +%s)
+	run_gpu "hang_$where" required "$NVML" SEALPOD_NVML_HANG=$where \
+		SEALPOD_NVML_HANG_S=60 SEALPOD_NVML_CONFIG_EXTRA=1
+	took=$(($(date +%s) - start))
+	sp_expect_failed_closed "hang_$where" "$EXIT_ATTEST" \
+		'^evidence_timeout$'
+	sp_check "hang_$where: took ${took}s, want under 15" \
+		test "$took" -lt 15
+	sp_check "hang_$where: no forced init.failed with the cause" \
+		grep -q '"event":"init.failed","reason":"attestation","cause":"evidence_timeout"' \
+		"$ERR"
+	sp_check "hang_$where: a resource was requested" \
+		test "$(sp_audit_count endpoint=resource)" -eq "$before"
 done
 
 sp_finish

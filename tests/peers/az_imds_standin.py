@@ -101,8 +101,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.args.chain:
             with open(self.args.chain, encoding="ascii") as f:
                 chain = f.read()
-        self._send(200, {"vcekCert": vcek, "certificateChain": chain,
-                         "tcbm": "standin"})
+        reply = {"vcekCert": vcek, "certificateChain": chain,
+                 "tcbm": "standin"}
+        if self.args.pad_kib:
+            reply["padding"] = "x" * (1024 * self.args.pad_kib)
+        self._send(200, reply)
 
     def _tdquote(self, body):
         try:
@@ -126,6 +129,9 @@ def main():
     p.add_argument("--vcek", help="VCEK PEM served by THIM")
     p.add_argument("--chain", help="ASK/ARK PEM served by THIM")
     p.add_argument("--td-quote", help="v4 TD quote sample for /acc/tdquote")
+    p.add_argument("--pad-kib", type=int, default=0,
+                   help="pad the THIM reply with this many KiB (a reply "
+                   "over the client's ceiling)")
     args = p.parse_args()
     log = peerlib.JsonLog(args.log)
     Handler.args = args

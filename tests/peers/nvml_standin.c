@@ -20,12 +20,17 @@
  *   SEALPOD_NVML_DEVTOOLS  "on": CC devtools mode
  *   SEALPOD_NVML_READY     "0": GPUs not accepting work
  *   SEALPOD_NVML_FAULT     "oversize-report", "oversize-cert",
- *                          "ignore-nonce", "ampere", "init-fails"
+ *                          "ignore-nonce", "ampere", "init-fails",
+ *                          "arch-fails", "ready-fails"
+ *   SEALPOD_NVML_HANG      "init" or "report": that call sleeps for
+ *                          SEALPOD_NVML_HANG_S seconds (default 30),
+ *                          as a wedged driver would
  *   SEALPOD_NVML_TRACE     file to append "init"/"shutdown" lines to
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define SI_SUCCESS	     0
 #define SI_ERR_UNINITIALIZED 1
@@ -98,6 +103,22 @@ si_fault(const char *name)
 	return strcmp(si_env("SEALPOD_NVML_FAULT", ""), name) == 0;
 }
 
+/* A wedged driver: the call named by SEALPOD_NVML_HANG sleeps. */
+static void
+si_hang(const char *call)
+{
+	unsigned long s;
+	char *end = NULL;
+
+	if (strcmp(si_env("SEALPOD_NVML_HANG", ""), call) != 0) {
+		return;
+	}
+	s = strtoul(si_env("SEALPOD_NVML_HANG_S", "30"), &end, 10);
+	if (end != NULL && *end == '\0' && s <= 600) {
+		sleep((unsigned int)s);
+	}
+}
+
 static void
 si_trace(const char *what)
 {
@@ -122,6 +143,7 @@ nvmlInit_v2(void)
 	unsigned int i;
 
 	si_trace("init");
+	si_hang("init");
 	if (si_fault("init-fails")) {
 		return SI_ERR_UNKNOWN;
 	}
@@ -206,7 +228,7 @@ nvmlDeviceGetArchitecture(void *device, unsigned int *arch)
 {
 	struct si_gpu *g = si_gpu_of(device);
 
-	if (g == NULL || arch == NULL) {
+	if (g == NULL || arch == NULL || si_fault("arch-fails")) {
 		return SI_ERR_INVALID_ARG;
 	}
 	if (si_fault("ampere")) {
@@ -239,8 +261,8 @@ nvmlSystemGetConfComputeGpusReadyState(unsigned int *accepting)
 	if (!si_inited) {
 		return SI_ERR_UNINITIALIZED;
 	}
-	if (accepting == NULL) {
-		return SI_ERR_INVALID_ARG;
+	if (accepting == NULL || si_fault("ready-fails")) {
+		return SI_ERR_UNKNOWN;
 	}
 	*accepting = strcmp(si_env("SEALPOD_NVML_READY", "1"), "0") != 0;
 	return SI_SUCCESS;
@@ -300,6 +322,7 @@ nvmlDeviceGetConfComputeGpuAttestationReport(void *device, struct si_report *r)
 	if (g == NULL || r == NULL) {
 		return SI_ERR_INVALID_ARG;
 	}
+	si_hang("report");
 	r->report_size = (unsigned int)si_spdm(g, r->nonce, r->report);
 	r->cec_present = 0;
 	r->cec_size = 0;

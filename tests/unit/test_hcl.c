@@ -231,6 +231,34 @@ test_truncation(void **state)
 	}
 }
 
+/*
+ * A report claiming SHA-384 with a matching SHA-384 binding: the
+ * verifiers compare SHA-256, so the binding must not hold (h20 F4).
+ * buf is restored.
+ */
+static void
+tamper_sha384(unsigned char *buf, size_t len)
+{
+	unsigned char saved[48];
+	unsigned char d[48];
+	struct hcl_report r;
+	unsigned int n = 0;
+
+	assert_int_equal(hcl_parse(buf, len, &r), SP_OK);
+	assert_int_equal(
+	    EVP_Digest(r.var_data, r.var_len, d, &n, EVP_sha384(), NULL), 1);
+	memcpy(saved, (unsigned char *)r.report_data, sizeof(saved));
+	memcpy((unsigned char *)r.report_data, d, sizeof(d));
+	buf[HCL_IGVM_OFFSET + 12] = HCL_HASH_SHA384;
+	assert_int_equal(hcl_parse(buf, len, &r), SP_OK);
+	assert_int_equal(r.hash_type, HCL_HASH_SHA384);
+	assert_false(hcl_binding_ok(&r));
+	buf[HCL_IGVM_OFFSET + 12] = HCL_HASH_SHA256;
+	memcpy((unsigned char *)r.report_data, saved, sizeof(saved));
+	assert_int_equal(hcl_parse(buf, len, &r), SP_OK);
+	assert_true(hcl_binding_ok(&r));
+}
+
 /* Tampering breaks the parse or the binding, never silently passes. */
 static void
 test_tamper(void **state)
@@ -268,6 +296,7 @@ test_tamper(void **state)
 	assert_int_equal(hcl_parse(buf, len, &r), SP_OK);
 	assert_false(hcl_binding_ok(&r));
 	buf[HCL_IGVM_OFFSET + 12] = HCL_HASH_SHA256;
+	tamper_sha384(buf, len);
 
 	buf[HCL_VAR_OFFSET] = '['; /* var data not an object */
 	assert_int_equal(hcl_parse(buf, len, &r), SP_OK);

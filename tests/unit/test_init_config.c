@@ -114,6 +114,55 @@ test_gpu_library_hook(void **state)
 #endif
 }
 
+/*
+ * tpm.tcti names code tpm2-tss loads into the TEE (h20 F1): only the
+ * device module always, the simulators with test hooks, never a module
+ * that runs commands or writes files.
+ */
+static void
+test_tcti_allowlist(void **state)
+{
+	struct init_config cfg;
+	static const char *const never[] = {
+	    "cmd:touch${IFS}/tmp/x",
+	    "pcap:/tmp/tpm.pcap",
+	    "libtpms",
+	    "tabrmd",
+	    "spi-helper",
+	    "device:/tmp/tpm0",
+	    "device:/dev/../tmp/tpm0",
+	    "device",
+	    "libtss2-tcti-cmd.so.0:echo",
+	    "/usr/lib/x86_64-linux-gnu/libtss2-tcti-cmd.so.0",
+	};
+	char text[512];
+	size_t i;
+
+	(void)state;
+	assert_int_equal(load(BASE "tpm:\n  tcti: device:/dev/tpmrm0\n", &cfg),
+			 SP_OK);
+	init_config_free(&cfg);
+	for (i = 0; i < sizeof(never) / sizeof(never[0]); i++) {
+		snprintf(text, sizeof(text), BASE "tpm:\n  tcti: \"%s\"\n",
+			 never[i]);
+		assert_int_equal(load(text, &cfg), SP_E_USAGE);
+		if (strstr(logtext, "tpm.tcti: ") == NULL) {
+			fail_msg("%s: no tpm.tcti problem in:\n%s", never[i],
+				 logtext);
+		}
+		init_config_free(&cfg);
+	}
+	snprintf(text, sizeof(text),
+		 BASE "tpm:\n  tcti: swtpm:host=127.0.0.1,port=2321\n");
+#ifdef SEALPOD_TEST_HOOKS
+	assert_int_equal(load(text, &cfg), SP_OK);
+	init_config_free(&cfg);
+#else
+	refused(text, "tpm.tcti: swtpm and mssim are test hooks; this build "
+		      "does not accept them");
+#endif
+}
+
 /* tpm.qualifying_bytes: 64 by default, 32 on request, nothing else. */
 static void
 test_tpm_qualifying(void **state)
@@ -575,6 +624,7 @@ main(void)
 	    cmocka_unit_test(test_missing_file),
 	    cmocka_unit_test(test_gpu_library_hook),
 	    cmocka_unit_test(test_tpm_qualifying),
+	    cmocka_unit_test(test_tcti_allowlist),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -373,10 +374,56 @@ test_errno_preserved(void **state)
 	free(raw);
 }
 
+#define FIRST_THREADS 4
+
+static void *
+first_racer(void *arg)
+{
+	log_event(LOG_ERR, "test.race", (const char *)arg);
+	return NULL;
+}
+
+/*
+ * log_first_error() keeps the first error-level reason of the process
+ * (h20 F5: init.failed names it as its cause); warnings, reason-less
+ * errors and every later error leave it alone. Runs first.
+ */
+static void
+test_first_error(void **state)
+{
+	static const char *names[FIRST_THREADS] = {"r0", "r1", "r2", "r3"};
+	pthread_t tid[FIRST_THREADS];
+	char *raw;
+	size_t len;
+	size_t i;
+
+	(void)state;
+	assert_null(log_first_error());
+	log_event(LOG_WARN, "test.warn", "only_a_warning");
+	log_event(LOG_ERR, "test.noreason", NULL);
+	log_event(LOG_ERR, "test.empty", "");
+	assert_null(log_first_error());
+
+	log_event(LOG_ERR, "test.first", "the_first_cause");
+	for (i = 0; i < FIRST_THREADS; i++) {
+		assert_int_equal(pthread_create(&tid[i], NULL, first_racer,
+						(void *)names[i]),
+				 0);
+	}
+	for (i = 0; i < FIRST_THREADS; i++) {
+		assert_int_equal(pthread_join(tid[i], NULL), 0);
+	}
+	log_event(LOG_ERR, "test.later", "a_later_cause");
+	assert_string_equal(log_first_error(), "the_first_cause");
+	raw = capture(&len);
+	free(raw);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_first_error),
 	    cmocka_unit_test(test_fields_in_order),
 	    cmocka_unit_test(test_no_reason_no_fields),
 	    cmocka_unit_test(test_escaping),

@@ -127,11 +127,45 @@ hook_touch(void *arg)
 	}
 }
 
+/* Child: log JSON lines to path instead of stderr. */
+static void
+child_log(const char *path)
+{
+	FILE *f = fopen(path, "w");
+
+	if (f == NULL) {
+		_exit(6);
+	}
+	log_init("test_stop", f);
+}
+
+/* 1 when the file at path holds needle. */
+static int
+log_has(const char *path, const char *needle)
+{
+	char buf[8192];
+	size_t n = 0;
+	FILE *f = fopen(path, "r");
+	int found;
+
+	if (f != NULL) {
+		n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+	}
+	buf[n] = '\0';
+	found = strstr(buf, needle) != NULL;
+	if (!found) {
+		print_message("want %s in:\n%s", needle, buf);
+	}
+	return found;
+}
+
 /* A run that never notices: after the grace period the stop thread
  * runs the hook and ends the process with EXIT_TERMINATED. */
 static void
 test_forced_after_grace(void **state)
 {
+	char logpath[sizeof(marker) + 16];
 	char path[sizeof(marker) + 16];
 	struct stat sb;
 	double secs = 0;
@@ -140,12 +174,15 @@ test_forced_after_grace(void **state)
 
 	(void)state;
 	snprintf(path, sizeof(path), "%s/hook", marker);
+	snprintf(logpath, sizeof(logpath), "%s/log", marker);
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
+		child_log(logpath);
 		if (stop_start(hook_touch, path) != 0) {
 			_exit(2);
 		}
+		stop_note_step("unseal");
 		kill(getpid(), SIGTERM);
 		/* Busy elsewhere; a second signal changes nothing. */
 		sleep_ms(500);
@@ -160,6 +197,90 @@ test_forced_after_grace(void **state)
 	assert_true(secs < STOP_GRACE_S + 3);
 	assert_int_equal(stat(path, &sb), 0);
 	assert_int_equal(unlink(path), 0);
+	/* The forced event names the step it stopped in (h20 F8). */
+	assert_true(log_has(logpath, "\"event\":\"init.failed\",\"reason\":"
+				     "\"terminated\",\"cause\":\"terminated\","
+				     "\"step\":\"unseal\",\"forced\":true"));
+	assert_int_equal(unlink(logpath), 0);
+}
+
+/*
+ * A hung evidence step: with no signal at all, the stop thread ends the
+ * process with EXIT_ATTEST once attest_timeout_s has passed, after the
+ * hook (h20 F9).
+ */
+static void
+test_attest_deadline(void **state)
+{
+	char path[sizeof(marker) + 16];
+	char logpath[sizeof(marker) + 16];
+	struct stat sb;
+	double secs = 0;
+	pid_t pid;
+	int st;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/hook", marker);
+	snprintf(logpath, sizeof(logpath), "%s/log", marker);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		child_log(logpath);
+		if (stop_start(hook_touch, path) != 0) {
+			_exit(2);
+		}
+		stop_note_step("attest");
+		stop_attest_timeout(1);
+		stop_attest_begin();
+		sleep_ms((long)CHILD_MAX_S * 1000); /* a wedged driver */
+		_exit(3);
+	}
+	st = child_wait(pid, &secs);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), EXIT_ATTEST);
+	assert_true(secs >= 0.9);
+	assert_true(secs < 3);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(unlink(path), 0);
+	assert_true(log_has(logpath, "\"event\":\"init.attest.timeout\","
+				     "\"reason\":\"evidence_timeout\","
+				     "\"step\":\"attest\""));
+	assert_true(log_has(logpath, "\"event\":\"init.failed\",\"reason\":"
+				     "\"attestation\",\"cause\":"
+				     "\"evidence_timeout\",\"step\":\"attest\","
+				     "\"forced\":true,\"exit_code\":10"));
+	assert_int_equal(unlink(logpath), 0);
+}
+
+/* Disarmed in time, the deadline never fires; 0 means no budget. */
+static void
+test_attest_disarmed(void **state)
+{
+	double secs = 0;
+	pid_t pid;
+	int st;
+
+	(void)state;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		if (stop_start(NULL, NULL) != 0) {
+			_exit(2);
+		}
+		stop_attest_timeout(1);
+		stop_attest_begin();
+		sleep_ms(300);
+		if (stop_attest_end() != 0) {
+			_exit(4);
+		}
+		stop_attest_timeout(0);
+		stop_attest_begin();
+		sleep_ms(1800);
+		_exit(stop_attest_end() == 0 ? 0 : 5);
+	}
+	st = child_wait(pid, &secs);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
 }
 
 static int
@@ -184,6 +305,8 @@ main(void)
 	    cmocka_unit_test(test_flag_on_sigterm),
 	    cmocka_unit_test(test_ignored_sigint_taken),
 	    cmocka_unit_test(test_forced_after_grace),
+	    cmocka_unit_test(test_attest_deadline),
+	    cmocka_unit_test(test_attest_disarmed),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

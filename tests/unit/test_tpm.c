@@ -270,7 +270,16 @@ test_config_parsers(void **state)
 
 	assert_int_equal(tpm_tcti_check("device:/dev/tpmrm0"), 0);
 	assert_int_equal(tpm_tcti_check("swtpm:host=127.0.0.1,port=2321"), 0);
-	assert_int_equal(tpm_tcti_check("tabrmd"), 0);
+	assert_int_equal(tpm_tcti_check("tabrmd"), -1);
+	assert_int_equal(tpm_tcti_check("cmd:true"), -1);
+	assert_int_equal(tpm_tcti_check("pcap:/tmp/x"), -1);
+	assert_non_null(tpm_tcti_problem("swtpm:port=2321", 0));
+	assert_null(tpm_tcti_problem("swtpm:port=2321", 1));
+	assert_null(tpm_tcti_problem("mssim", 1));
+	assert_int_equal(tpm_tcti_is_test("mssim:port=1"), 1);
+	assert_int_equal(tpm_tcti_is_test("device:/dev/tpm0"), 0);
+	assert_non_null(tpm_tcti_problem("device:/dev/./tpm0", 1));
+	assert_non_null(tpm_tcti_problem("device:/dev/", 1));
 	assert_int_equal(tpm_tcti_check(""), -1);
 	assert_int_equal(tpm_tcti_check(":x"), -1);
 	assert_int_equal(tpm_tcti_check("Device:/dev/tpm0"), -1);
