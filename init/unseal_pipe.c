@@ -480,6 +480,32 @@ out:
 	return rc;
 }
 
+/*
+ * After the fails-th failure in a row of a transfer: 1 when the caller
+ * should try again, after the backoff; 0 when it should give up, with
+ * *late set when the deadline ended it. A run that failed meanwhile
+ * (another blob) does not retry at all, so a retry is logged only when
+ * it really happens.
+ */
+static int
+retry_wait(struct worker *w, unsigned fails, int *late)
+{
+	struct pipe *pp = w->pp;
+	int again = 0;
+
+	*late = pp->o->deadline_ns != 0 && now_ns() >= pp->o->deadline_ns;
+	if (*late || fails >= pp->o->attempts) {
+		goto out;
+	}
+	if (backoff(w, fails) != 0) {
+		*late = 1;
+		goto out;
+	}
+	again = !pipe_failed(pp);
+out:
+	return again;
+}
+
 /* The source told us the object's size: it must be the sealed size.
  * Stores over http tell none; there the last range asks for one byte
  * past the blob (probe_end), and a stream watches for more. */
@@ -826,16 +852,7 @@ stream_read(struct worker *w, struct slot *s, size_t have, uint64_t end)
 		fails = stream_at(&st) - before >= b->p.segment_size
 			    ? 1
 			    : fails + 1;
-		late =
-		    pp->o->deadline_ns != 0 && now_ns() >= pp->o->deadline_ns;
-		if (late || fails >= pp->o->attempts) {
-			break;
-		}
-		if (backoff(w, fails) != 0) {
-			late = 1;
-			break;
-		}
-		if (pipe_failed(pp)) {
+		if (!retry_wait(w, fails, &late)) {
 			break;
 		}
 		log_event(LOG_WARN, "unseal.blob.retry", "blob_fetch_failed",
@@ -955,18 +972,7 @@ step_read(struct worker *w, struct task *t)
 		if (whole_only) {
 			have = 0;
 		}
-		late =
-		    pp->o->deadline_ns != 0 && now_ns() >= pp->o->deadline_ns;
-		if (late || fails >= pp->o->attempts) {
-			break;
-		}
-		if (backoff(w, fails) != 0) {
-			late = 1;
-			break;
-		}
-		/* Logged as it happens: a run that failed meanwhile (another
-		 * blob) does not retry at all. */
-		if (pipe_failed(pp)) {
+		if (!retry_wait(w, fails, &late)) {
 			break;
 		}
 		log_event(

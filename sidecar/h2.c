@@ -1430,8 +1430,14 @@ take_h2c(struct h2_stream *s, uint8_t *buf, size_t len)
 	return n;
 }
 
+/*
+ * Send the pairs as trailing HEADERS on stream id of session ng (to the
+ * client, or to an h2c backend); the DATA source then must not end the
+ * stream itself.
+ */
 static void
-submit_trailers(struct h2_stream *s, uint32_t *flags)
+submit_pairs_trailer(nghttp2_session *ng, int32_t id, const struct h2_pairs *p,
+		     uint32_t *flags)
 {
 	nghttp2_nv nv[H2_NV_MAX];
 	const char *n;
@@ -1441,11 +1447,10 @@ submit_trailers(struct h2_stream *s, uint32_t *flags)
 	size_t pos = 0;
 	size_t k = 0;
 
-	while (k < H2_NV_MAX &&
-	       pairs_next(&s->trailers, &pos, &n, &nl, &v, &vl)) {
+	while (k < H2_NV_MAX && pairs_next(p, &pos, &n, &nl, &v, &vl)) {
 		nv[k++] = mknv(n, nl, v, vl);
 	}
-	if (k > 0 && nghttp2_submit_trailer(s->h->ng, s->id, nv, k) == 0) {
+	if (k > 0 && nghttp2_submit_trailer(ng, id, nv, k) == 0) {
 		*flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
 	}
 }
@@ -1485,7 +1490,8 @@ read_down(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len,
 		*flags |= NGHTTP2_DATA_FLAG_EOF;
 		s->deadline = UINT64_MAX;
 		if (s->be != NULL && !s->local) {
-			submit_trailers(s, flags);
+			submit_pairs_trailer(s->h->ng, s->id, &s->trailers,
+					     flags);
 		}
 		backend_release(s);
 	} else if (n == 0) {
@@ -1627,27 +1633,6 @@ h2c_response(struct h2_stream *s)
 
 /* ---- h2c backend session ----------------------------------------------- */
 
-/* The client's trailers end the request stream on an h2c backend. */
-static void
-h2c_request_trailers(struct h2_stream *s, uint32_t *flags)
-{
-	nghttp2_nv nv[H2_NV_MAX];
-	const char *n;
-	const char *v;
-	size_t nl;
-	size_t vl;
-	size_t pos = 0;
-	size_t k = 0;
-
-	while (k < H2_NV_MAX &&
-	       pairs_next(&s->req_trailers, &pos, &n, &nl, &v, &vl)) {
-		nv[k++] = mknv(n, nl, v, vl);
-	}
-	if (k > 0 && nghttp2_submit_trailer(s->be, s->be_id, nv, k) == 0) {
-		*flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-	}
-}
-
 static ssize_t
 read_body_h2c(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len,
 	      uint32_t *flags, nghttp2_data_source *src, void *ud)
@@ -1678,7 +1663,8 @@ read_body_h2c(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len,
 	rc = (ssize_t)n;
 	if (s->req_end && s->body_end == 0) {
 		*flags |= NGHTTP2_DATA_FLAG_EOF;
-		h2c_request_trailers(s, flags);
+		/* The client's trailers end the request stream. */
+		submit_pairs_trailer(s->be, s->be_id, &s->req_trailers, flags);
 	} else if (n == 0) {
 		s->be_deferred = 1;
 		rc = NGHTTP2_ERR_DEFERRED;
