@@ -32,7 +32,7 @@
 #   --workers    sealpod workers and curl's parallel transfers
 #                (default: the number of CPUs)
 #   --memory-mib sealpod's memory budget (64)
-#   --build      build directory holding init/sealpod-init (./build)
+#   --build      build directory, configured and built here (./build-bench)
 #   --work       where plaintext and sealed files go (a new directory
 #                under /var/tmp); targets are always under /dev/shm
 #   --strict     exit 1 when a target is missed
@@ -45,7 +45,7 @@ RUNS=3
 WORKERS=$(nproc)
 MEMORY_MIB=64
 SRC=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=$SRC/build
+BUILD=${SEALPOD_BENCH_BUILD:-$SRC/build-bench}
 WORK_BASE=/var/tmp
 SKIP_AGE=0
 SKIP_HTTPS=0
@@ -81,8 +81,6 @@ for n in "$SIZE_MIB" "$FILES" "$RUNS" "$WORKERS" "$MEMORY_MIB"; do
 	case $n in '' | *[!0-9]*) die "not a number: $n" ;; esac
 	[ "$n" -gt 0 ] || die "must be positive: $n"
 done
-INIT=$BUILD/init/sealpod-init
-[ -x "$INIT" ] || die "$INIT not built (cmake --build $BUILD)"
 
 # ---- tools ----
 
@@ -105,6 +103,15 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
 	} || die "could not install ${need_pkgs[*]}"
 fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+
+# Build what is measured: a stale binary would time old code.
+"$SRC/scripts/install-deps.sh" >/dev/null ||
+	echo "warning: install-deps.sh failed" >&2
+cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	-DSEALPOD_TESTS=OFF >/dev/null || die "cmake configure failed in $BUILD"
+cmake --build "$BUILD" -j"$(nproc)" --target sealpod-init >/dev/null ||
+	die "cmake build failed in $BUILD"
+INIT=$BUILD/init/sealpod-init
 
 case $(stat -f -c %T /dev/shm 2>/dev/null) in
 tmpfs | ramfs) ;;
