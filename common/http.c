@@ -601,12 +601,22 @@ http_stream_body_cb(char *ptr, size_t size, size_t nmemb, void *arg)
 {
 	struct http_stream_ctx *sc = arg;
 	size_t n = size * nmemb;
+	size_t part;
 	size_t rc = 0;
 
 	if (sc->status == 0 && !http_stream_status_ok(sc)) {
 		goto out;
 	}
 	if (sc->ranged && sc->length > 0 && n > sc->length - sc->delivered) {
+		/* The asked-for part goes to the sink first: a caller then
+		 * sees its whole range arrive and then more, wherever the
+		 * surplus starts in the pieces, and can tell an overrun from
+		 * a broken transfer. */
+		part = (size_t)(sc->length - sc->delivered);
+		if (part > 0) {
+			sc->sink_rc = sc->sink(sc->arg, ptr, part);
+			sc->delivered += sc->sink_rc == 0 ? part : 0;
+		}
 		sc->why = "server sent more than the range";
 		goto out;
 	}

@@ -91,6 +91,11 @@ struct source_ops {
 	/* Optional: 1 when the last failed fetch asked for a range and the
 	 * store answered with the whole object (it ignores Range). */
 	int (*range_ignored)(void *state);
+	/* Optional: the object's size as the last fetch's reply told it
+	 * (the total of a 206's Content-Range), UINT64_MAX when it told
+	 * none. Lets source_read() tell a short reply from an object that
+	 * ends. */
+	uint64_t (*last_size)(void *state);
 };
 
 extern const struct source_ops source_file_ops;
@@ -158,6 +163,9 @@ struct source_read_req {
  * Returns as source_fetch(); r->got tells how far it came, so a caller
  * can resume at r->offset + r->got. An object shorter than the range is
  * SP_E_FETCH, not logged when r->size is known (the caller judges it).
+ * A reply that ends cleanly but short of a range the store's own size
+ * says exists is SP_E_FETCH with r->size unknown: a transfer to resume,
+ * not an object that ends.
  */
 SP_MUST_CHECK enum sp_err source_read(struct source *s,
 				      struct source_read_req *r);

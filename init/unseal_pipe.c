@@ -31,7 +31,13 @@
  *
  * A store that answers a range with the whole object turns the pipeline
  * to streams: each blob larger than a chunk is then read by one worker
- * through one plain GET, filling slot after slot in order.
+ * through one plain GET, filling slot after slot in order. A stream
+ * waiting for a slot goes before new reads; it never touches a slot it
+ * handed on (another worker may already reuse it for another blob).
+ *
+ * A later chunk of a blob whose header the manifest pins is opened only
+ * after chunk 0 (and with it the header compare): a foreign blob is
+ * blob_header_mismatch whatever the thread timing.
  *
  * One mutex guards the schedule (slot states and blob cursors); the work
  * itself runs outside it. The main thread only watches: progress events,
@@ -75,10 +81,13 @@
 /* Decryption contexts a worker keeps, one per blob it recently opened. */
 #define PIPE_CTX_CACHE 4
 /* Plaintext pieces per pwritev(). */
-#define PIPE_IOV	      64
-#define PIPE_BACKOFF_BASE_MS  250
-#define PIPE_BACKOFF_CAP_MS   8000
-#define PIPE_TICK_NS	      (500ULL * 1000 * 1000)
+#define PIPE_IOV	     64
+#define PIPE_BACKOFF_BASE_MS 250
+#define PIPE_BACKOFF_CAP_MS  8000
+#define PIPE_TICK_NS	     (500ULL * 1000 * 1000)
+/* A stream's wait for a slot inside a transfer, without an idle
+ * timeout configured (the http default). */
+#define PIPE_STREAM_WAIT_S    30
 #define PIPE_PARTIAL_RAND     16
 #define PIPE_PARTIAL_NAME_MAX (1 + 2 * PIPE_PARTIAL_RAND + 9)
 #define PIPE_FILE_MODE	      0640
@@ -118,7 +127,12 @@ struct pblob {
 	uint64_t next_hash; /* chunk the digest waits for */
 	uint64_t opened;    /* chunks decrypted and written */
 	int hashing;
-	int begun;     /* its partial file exists: chunks may be opened */
+	int begun; /* its partial file exists: chunks may be opened */
+	/* The blob's own header matched the pinned one (chunk 0 opened), or
+	 * none is pinned: later chunks may be opened. Until then a blob
+	 * from another sealing fails as blob_header_mismatch whatever the
+	 * thread timing, never as a later segment's blob_segment_invalid. */
+	int hdr_ok;
 	int need_hash; /* the digest is checked: no header, or digest_always */
 	int digest_ok;
 	EVP_MD_CTX *sha;
@@ -187,6 +201,9 @@ struct pipe {
 	enum sp_err failed; /* first failure; SP_OK while running */
 	int retry;	    /* the scheme has transient failures */
 	int rangeless;	    /* the store answered a range with everything */
+	/* Streams waiting for a slot: a freed slot goes to them before any
+	 * new read, so a stream (holding a connection) is never starved. */
+	unsigned stream_wait;
 	uint64_t bytes;
 	uint64_t retries;
 	struct worker *w;
@@ -615,6 +632,7 @@ struct stream {
 	struct worker *w;
 	struct pblob *b;
 	struct slot *s; /* being filled; NULL once handed on */
+	uint64_t next;	/* with s NULL: the chunk to fill next */
 	size_t fill;	/* bytes of s filled */
 	uint64_t end;	/* the blob offset where this stream stops */
 	uint64_t pos;	/* blob bytes the current transfer has passed */
@@ -622,6 +640,13 @@ struct stream {
 	int full;	/* the blob's last chunk is in s, kept until the
 			   store ends the object */
 };
+
+/* Where chunk of b starts in its ciphertext. */
+static uint64_t
+chunk_offset(const struct pblob *b, uint64_t chunk)
+{
+	return chunk * b->seg_per_chunk * b->p.segment_size;
+}
 
 /* Point a slot at chunk of b. */
 static void
@@ -631,7 +656,7 @@ slot_setup(struct slot *s, struct pblob *b, uint64_t chunk)
 
 	s->b = b;
 	s->chunk = chunk;
-	s->offset = chunk * span;
+	s->offset = chunk_offset(b, chunk);
 	s->len = b->ct_len - s->offset;
 	if (s->len > span) {
 		s->len = span;
@@ -692,33 +717,75 @@ help_once(struct worker *w)
 	return ran;
 }
 
+/* The first free slot, or NULL. Mutex held. */
+static struct slot *
+free_slot(struct pipe *pp)
+{
+	struct slot *s = NULL;
+	size_t i;
+
+	for (i = 0; i < pp->nslots && s == NULL; i++) {
+		if (pp->slots[i].state == SLOT_FREE) {
+			s = &pp->slots[i];
+		}
+	}
+	return s;
+}
+
+/* How long a stream waits for a slot inside a transfer: as long as the
+ * transfer itself may stall. */
+static uint64_t
+stream_wait_ns(const struct pipe *pp)
+{
+	long secs = 0;
+
+	if (pp->o->so != NULL) {
+		secs = pp->o->so->idle_timeout_s;
+	}
+	if (secs <= 0) {
+		secs = PIPE_STREAM_WAIT_S;
+	}
+	return (uint64_t)secs * 1000000000u;
+}
+
 /*
- * A slot for the stream's next chunk. While none is free the stream's
- * worker opens what is ready (with one worker, nobody else would), so
- * the transfer waits only as long as a chunk takes to open.
+ * A slot for the stream's chunk. While none is free the stream's worker
+ * opens what is ready (with one worker, nobody else would), and new
+ * reads wait (stream_wait), so the next slot freed is a stream's. Every
+ * chunk in a slot waits only for a transfer that holds its own slot or
+ * for chunks before it, so a slot always comes; still, inside a
+ * transfer (wait_ns non-zero) the wait is cut after wait_ns, which
+ * drops the transfer rather than hold a stalled connection. Returns
+ * SP_OK with st->s set; SP_E_FETCH (st->s NULL, st->next = chunk) on a
+ * failed run, a stop or the wait cut; SP_E_INTERNAL.
  */
 static enum sp_err
-stream_next_slot(struct stream *st, uint64_t chunk)
+stream_next_slot(struct stream *st, uint64_t chunk, uint64_t wait_ns)
 {
 	struct pipe *pp = st->w->pp;
 	struct slot *s = NULL;
-	size_t i;
+	uint64_t until = wait_ns != 0 ? now_ns() + wait_ns : 0;
+	struct timespec ts;
 	enum sp_err rc = SP_E_FETCH;
 
+	st->s = NULL;
+	st->next = chunk;
 	pthread_mutex_lock(&pp->mu);
-	while (s == NULL && pp->failed == SP_OK && !pipe_stop) {
-		for (i = 0; i < pp->nslots && s == NULL; i++) {
-			if (pp->slots[i].state == SLOT_FREE) {
-				s = &pp->slots[i];
-			}
-		}
+	pp->stream_wait++;
+	while (s == NULL && pp->failed == SP_OK && !pipe_stop &&
+	       (until == 0 || now_ns() < until)) {
+		s = free_slot(pp);
 		if (s != NULL) {
 			slot_setup(s, st->b, chunk);
 			s->state = SLOT_READING;
 		} else if (!help_once(st->w)) {
-			pthread_cond_wait(&pp->cv, &pp->mu);
+			/* Ticks: a stop or the cut is seen without a wake. */
+			abs_time(now_ns() + PIPE_TICK_NS, &ts);
+			(void)pthread_cond_timedwait(&pp->cv, &pp->mu, &ts);
 		}
 	}
+	pp->stream_wait--;
+	pthread_cond_broadcast(&pp->cv);
 	pthread_mutex_unlock(&pp->mu);
 	if (s == NULL) {
 		goto out;
@@ -731,20 +798,24 @@ out:
 }
 
 /* The slot is full: hand it on and take the next, stop at the end, or
- * keep the blob's last chunk until the store ends the object. */
+ * keep the blob's last chunk until the store ends the object. What the
+ * slot held is read before it is handed on: from then on another worker
+ * may open, free and reuse it for another blob. */
 static int
 stream_chunk_done(struct stream *st)
 {
 	struct pipe *pp = st->w->pp;
 	struct slot *s = st->s;
+	uint64_t next = s->chunk + 1;
+	uint64_t stop = s->offset + s->len;
 	int rc = SP_OK;
 
-	if (s->offset + s->len == st->b->ct_len) {
+	if (stop == st->b->ct_len) {
 		st->full = 1;
-	} else if (s->offset + s->len < st->end) {
+	} else if (stop < st->end) {
 		st->s = NULL;
 		stream_hand_on(pp, s);
-		rc = stream_next_slot(st, s->chunk + 1);
+		rc = stream_next_slot(st, next, stream_wait_ns(pp));
 	} else {
 		st->s = NULL;
 		stream_hand_on(pp, s);
@@ -766,7 +837,7 @@ stream_sink(void *arg, const void *buf, size_t len)
 	size_t take;
 	int rc;
 
-	rc = read_check(pp);
+	rc = st->s != NULL ? read_check(pp) : SP_E_FETCH;
 	while (rc == SP_OK && len > 0) {
 		have = st->s->offset + st->fill;
 		if (st->pos < have) {
@@ -797,7 +868,14 @@ stream_sink(void *arg, const void *buf, size_t len)
 static uint64_t
 stream_at(const struct stream *st)
 {
-	return st->s != NULL ? st->s->offset + st->fill : st->end;
+	uint64_t at = st->end;
+
+	if (st->s != NULL) {
+		at = st->s->offset + st->fill;
+	} else if (!st->done) {
+		at = chunk_offset(st->b, st->next);
+	}
+	return at;
 }
 
 /*
@@ -827,6 +905,14 @@ stream_read(struct worker *w, struct slot *s, size_t have, uint64_t end)
 	st.fill = have;
 	st.end = end;
 	for (;;) {
+		/* A wait for a slot that was cut dropped the transfer: wait
+		 * here, holding no connection, then start over. */
+		if (st.s == NULL) {
+			rc = stream_next_slot(&st, st.next, 0);
+			if (rc != SP_OK) {
+				break;
+			}
+		}
 		st.pos = 0;
 		before = stream_at(&st);
 		rc = source_fetch(w->src, b->name, 0, 0, stream_sink, &st);
@@ -845,7 +931,7 @@ stream_read(struct worker *w, struct slot *s, size_t have, uint64_t end)
 			rc = SP_E_INTEGRITY;
 			goto out;
 		}
-		if (rc != SP_E_FETCH || st.s == NULL || pipe_failed(pp)) {
+		if (rc != SP_E_FETCH || pipe_failed(pp)) {
 			break;
 		}
 
@@ -1197,6 +1283,14 @@ pick_hash(struct pipe *pp, struct task *t)
 	return 0;
 }
 
+/* A chunk may be opened: its blob's partial file exists and, for a
+ * later chunk, the blob's header was checked. */
+static int
+openable(const struct slot *s)
+{
+	return s->b->begun && (s->chunk == 0 || s->b->hdr_ok);
+}
+
 static int
 pick_open(struct pipe *pp, struct task *t)
 {
@@ -1204,7 +1298,7 @@ pick_open(struct pipe *pp, struct task *t)
 
 	for (i = 0; i < pp->nslots; i++) {
 		if (pp->slots[i].state == SLOT_HASHED &&
-		    pp->slots[i].b->begun) {
+		    openable(&pp->slots[i])) {
 			pp->slots[i].state = SLOT_OPENING;
 			t->kind = TASK_OPEN;
 			t->s = &pp->slots[i];
@@ -1274,6 +1368,10 @@ pick_read(struct pipe *pp, struct task *t)
 	size_t i;
 	int begin = 0;
 
+	/* A stream waiting for a slot gets it first. */
+	if (pp->stream_wait > 0) {
+		return 0;
+	}
 	for (i = 0; i < pp->nslots && s == NULL; i++) {
 		if (pp->slots[i].state == SLOT_FREE) {
 			s = &pp->slots[i];
@@ -1331,9 +1429,10 @@ task_done(struct pipe *pp, struct task *t, enum sp_err rc, uint64_t bytes)
 	}
 	if (kind == TASK_READ && b->need_hash) {
 		s->state = SLOT_READ;
-	} else if (kind == TASK_READ && !b->begun) {
+	} else if (kind == TASK_READ && !openable(s)) {
 		/* A later chunk read before the first chunk's reader made
-		 * the partial file: it waits for pick_open. */
+		 * the partial file, or before the blob's header was
+		 * checked: it waits for pick_open. */
 		s->state = SLOT_HASHED;
 	} else if (kind == TASK_READ) {
 		/* Without a digest to take, the reader opens the chunk
@@ -1346,6 +1445,9 @@ task_done(struct pipe *pp, struct task *t, enum sp_err rc, uint64_t bytes)
 		b->next_hash++;
 	} else if (kind == TASK_OPEN) {
 		s->state = SLOT_FREE;
+		if (s->chunk == 0) {
+			b->hdr_ok = 1;
+		}
 		b->opened++;
 		b->written += bytes;
 		pp->bytes += bytes;
@@ -1455,6 +1557,7 @@ blobs_init(struct pipe *pp, uint64_t slot_cap)
 			memcpy(b->hdr, f->header, b->hdr_len);
 		}
 		b->need_hash = f->header_len == 0 || pp->o->digest_always;
+		b->hdr_ok = f->header_len == 0;
 		b->digest_ok = !b->need_hash;
 		/* manifest_check() proved the size encodable. */
 		if (sealed_ciphertext_len(&b->p, f->size, &b->ct_len) != 0) {

@@ -162,6 +162,43 @@ out:
 	return rc;
 }
 
+/* Where a clean reply that ended short of r's range leaves the object:
+ * its end, or UINT64_MAX when the store's own size says it goes on. */
+static uint64_t
+read_end(const struct source *s, const struct source_read_req *r)
+{
+	uint64_t told = UINT64_MAX;
+	uint64_t want = r->offset + r->len;
+	uint64_t end = r->offset + r->got;
+
+	if (s->ops->last_size != NULL) {
+		told = s->ops->last_size(s->state);
+	}
+	if (told == UINT64_MAX) {
+		told = end;
+	}
+	if (told < want) {
+		want = told;
+	}
+	return end < want ? UINT64_MAX : told;
+}
+
+/* The object's size when the store told one that ends inside r's
+ * range, at or before what arrived; else UINT64_MAX (unknown). */
+static uint64_t
+told_end(const struct source *s, const struct source_read_req *r)
+{
+	uint64_t told = UINT64_MAX;
+
+	if (s->ops->last_size != NULL) {
+		told = s->ops->last_size(s->state);
+	}
+	if (told >= r->offset + r->len || told > r->offset + r->got) {
+		told = UINT64_MAX;
+	}
+	return told;
+}
+
 enum sp_err
 source_read(struct source *s, struct source_read_req *r)
 {
@@ -189,8 +226,10 @@ source_read(struct source *s, struct source_read_req *r)
 	    s->state, r->name, r->whole ? 0 : r->offset,
 	    r->whole ? 0 : r->len + (r->probe_end ? 1 : 0), read_sink, r);
 	if (rc == SP_OK && r->got < r->len) {
-		/* A clean, short reply: the object ends there. */
-		r->size = r->offset + r->got;
+		/* A clean, short reply: the object ends there, unless the
+		 * store's own size says more exists (then the reply left it
+		 * out: resumed as a transfer failure). */
+		r->size = read_end(s, r);
 		rc = SP_E_FETCH;
 	} else if (rc != SP_OK && !r->whole && s->ops->range_ignored != NULL &&
 		   s->ops->range_ignored(s->state)) {
@@ -199,6 +238,10 @@ source_read(struct source *s, struct source_read_req *r)
 		/* All we asked for came, and then more (or a longer length
 		 * was announced): a store that overruns its answer. */
 		r->overrun = 1;
+	} else if (rc == SP_E_FETCH && !r->whole) {
+		/* A refused range (416 "bytes *\/size") past a shorter
+		 * object's end, or a reply cut at that end. */
+		r->size = told_end(s, r);
 	}
 out:
 	return rc;

@@ -3,6 +3,8 @@
  * object store's public endpoint (source.h). http:// shares this code
  * when the configuration trusts the network.
  */
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +12,9 @@
 #include "http.h"
 #include "log.h"
 #include "source.h"
+
+/* "bytes <a>-<b>/<total>": three 20-digit numbers and some room. */
+#define HTTPS_CRANGE_MAX 96
 
 struct https_state {
 	struct http_client *client;
@@ -19,6 +24,9 @@ struct https_state {
 	const int *cancel;
 	int range_ignored; /* the last failed ranged fetch got a 200 */
 	char last_err[HTTP_ERRBUF];
+	/* The last reply's Content-Range, for its total size. */
+	char crange[HTTPS_CRANGE_MAX];
+	struct http_hdr_capture capture[2];
 };
 
 static void
@@ -59,6 +67,10 @@ https_open(const char *url, const struct source_opts *opts, void **state)
 	if (st->base == NULL || st->client == NULL) {
 		goto out;
 	}
+	st->capture[0].name = "Content-Range";
+	st->capture[0].buf = st->crange;
+	st->capture[0].cap = sizeof(st->crange);
+	http_set_capture(st->client, st->capture);
 	st->scheme = strncmp(url, "http://", 7) == 0 ? "http" : "https";
 	st->headers = opts->headers;
 	st->cancel = opts->cancel;
@@ -105,8 +117,10 @@ https_fetch(void *state, const char *name, uint64_t offset, uint64_t length,
 	st->range_ignored = rc != SP_OK && (offset > 0 || length > 0) &&
 			    r.sink_rc == SP_OK &&
 			    http_last_status(st->client) == 200;
-	/* A cancelled run has logged its own cause. */
-	if (rc != SP_OK && r.sink_rc == SP_OK &&
+	/* A cancelled run has logged its own cause; a store that ignores
+	 * Range is no failure (the pipeline streams instead and warns once
+	 * as unseal.store.range_ignored). */
+	if (rc != SP_OK && r.sink_rc == SP_OK && !st->range_ignored &&
 	    (st->cancel == NULL ||
 	     !__atomic_load_n(st->cancel, __ATOMIC_ACQUIRE))) {
 		log_event(LOG_ERR, "source.fetch.failed",
@@ -118,6 +132,29 @@ https_fetch(void *state, const char *name, uint64_t offset, uint64_t length,
 out:
 	free(url);
 	return rc;
+}
+
+/* The total of the last reply's "Content-Range: bytes a-b/total". */
+static uint64_t
+https_last_size(void *state)
+{
+	const struct https_state *st = state;
+	const char *p = strchr(st->crange, '/');
+	unsigned long long total;
+	char *end = NULL;
+	uint64_t size = UINT64_MAX;
+
+	if (strncmp(st->crange, "bytes ", 6) != 0 || p == NULL || p[1] < '0' ||
+	    p[1] > '9') {
+		goto out;
+	}
+	errno = 0;
+	total = strtoull(p + 1, &end, 10);
+	if (errno == 0 && *end == '\0' && total < UINT64_MAX) {
+		size = total;
+	}
+out:
+	return size;
 }
 
 static int
@@ -143,4 +180,5 @@ const struct source_ops source_https_ops = {
     .close = https_close,
     .last_error = https_last_error,
     .range_ignored = https_range_ignored,
+    .last_size = https_last_size,
 };

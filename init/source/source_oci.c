@@ -576,7 +576,8 @@ oci_fetch(void *state, const char *name, uint64_t offset, uint64_t length,
 			    http_last_status(st->blobs) == 200;
 	if (r.too_long) {
 		oci_log("source.fetch.failed", "oci_blob_too_long");
-	} else if (rc != SP_OK && r.to.sink_rc == SP_OK) {
+	} else if (rc != SP_OK && r.to.sink_rc == SP_OK && !st->range_ignored) {
+		/* Range ignored: no failure, the pipeline streams and warns. */
 		log_event(
 		    LOG_ERR, "source.fetch.failed",
 		    rc == SP_E_NOTFOUND ? "source_not_found"

@@ -554,7 +554,10 @@ s3_fetch(void *state, const char *name, uint64_t offset, uint64_t length,
 	st->range_ignored = rc != SP_OK && (offset > 0 || length > 0) &&
 			    r.sink_rc == SP_OK &&
 			    http_last_status(st->client) == 200;
-	if (rc != SP_OK && r.sink_rc == SP_OK) {
+	/* Range ignored: no failure, the pipeline streams and warns. */
+	if (st->range_ignored) {
+		snprintf(st->last_err, sizeof(st->last_err), "%s", errbuf);
+	} else if (rc != SP_OK && r.sink_rc == SP_OK) {
 		log_failure(st, url, rc, errbuf);
 	}
 out:

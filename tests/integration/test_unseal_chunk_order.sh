@@ -8,6 +8,10 @@
 # run in four. Each run must now give the right answer: a good store
 # unseals, and a store with one bit flipped in the first segment fails
 # with exit 14 and blob_segment_invalid (not a target error).
+# A blob from another sealing run (same key, same path, same size, other
+# bytes) must fail as blob_header_mismatch every time: its header is
+# compared before any later chunk of it is opened, so no worker opening
+# chunk 3 first can make it blob_segment_invalid (h22 F6).
 . "$(dirname "$0")/lib.sh"
 
 sp_require
@@ -35,6 +39,19 @@ with open(sys.argv[1], "r+b") as f:
     f.write(bytes([c[0] ^ 1]))
 ' "$BAD/blobs/$(basename "$BIG")"
 
+# FOREIGN: a.bin's blob replaced by a.bin's from another sealing.
+IN2=$WORK/in2
+mkdir -p "$IN2"
+head -c $((48 * 1024 * 1024)) /dev/urandom >"$IN2/a.bin"
+cp "$IN/b.bin" "$IN2/b.bin"
+OTHER=$WORK/other
+"$INIT" seal --key "$KEY" --in "$IN2" --out "$OTHER" 2>"$WORK/seal2.log" ||
+	sp_fail "second seal failed"
+FOREIGN=$WORK/foreign
+cp -a "$GOOD" "$FOREIGN"
+cp "$(find "$OTHER/blobs" -type f -size +40M | head -1)" \
+	"$FOREIGN/blobs/$(basename "$BIG")"
+
 # unseal_once STORE: one unseal into a fresh target; sets RC and ERR.
 unseal_once() {
 	[ -n "${TARGET:-}" ] && rm -rf "$TARGET"
@@ -58,6 +75,13 @@ for i in $(seq 1 "$RUNS"); do
 	sp_check "bad run $i: no blob_segment_invalid" \
 		grep -q '"reason":"blob_segment_invalid"' "$ERR"
 	sp_check "bad run $i: a file left in the target" \
+		test -z "$(find "$TARGET" -mindepth 1 -not -name '.sealpod-*')"
+	unseal_once "$FOREIGN"
+	sp_check "foreign run $i: exit $RC, want 14" test "$RC" -eq 14
+	sp_check "foreign run $i: not blob_header_mismatch" \
+		grep -q '"unseal.blob.failed","reason":"blob_header_mismatch"' \
+		"$ERR"
+	sp_check "foreign run $i: a file left in the target" \
 		test -z "$(find "$TARGET" -mindepth 1 -not -name '.sealpod-*')"
 done
 rm -rf "$TARGET"

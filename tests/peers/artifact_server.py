@@ -19,6 +19,19 @@ Fault injection, each applies to every response body:
   --drop-once N     cut the first response whose body gets past N bytes
                     there, once in the server's life (a broken
                     connection that a retry gets past)
+  --ignore-range-for PATH  as --ignore-range, for that path only
+  --alternate-range honour Range on the 1st, 3rd, ... ranged GET and answer
+                    the others with 200 and the whole file (RFC 9110 14.2
+                    lets any single response ignore Range: a CDN with
+                    mixed edges)
+  --short-range-once  the first 206 asked for more than 64 KiB carries only
+                    the first half of its range, with Content-Range and
+                    Content-Length saying so (a broken store: RFC 9110
+                    14.4 wants the requested bytes that exist)
+  --overrun N       every 206 carries N bytes more than its range (the
+                    file's next bytes, zero bytes past its end), announced
+                    in Content-Length (a broken store)
+  --overrun-end N   as --overrun, for 206s that reach the file's end only
 
 Every request is logged as a JSON line: path, range, status, bytes sent.
 """
@@ -49,6 +62,9 @@ class State:
         self.sent_total = 0
         self.dropped = False
         self.ignore_range = getattr(args, "ignore_range", False)
+        self.ignore_for = set(getattr(args, "ignore_range_for", None) or [])
+        self.ranged_gets = 0
+        self.shorted = False
         self.status_for = {}
         for item in args.status or []:
             path, _, code = item.rpartition("=")
@@ -64,6 +80,26 @@ class State:
                 return take
             self.dropped = True
             return max(n - sent, 0)
+
+    def range_ignored(self, path, header):
+        """Whether this GET's Range header goes unheeded."""
+        if self.ignore_range or path in self.ignore_for:
+            return True
+        if not getattr(self.args, "alternate_range", False) or not header:
+            return False
+        with self.lock:
+            self.ranged_gets += 1
+            return self.ranged_gets % 2 == 0
+
+    def short_once(self, length):
+        """Whether this 206 is the one --short-range-once cuts."""
+        if not getattr(self.args, "short_range_once", False):
+            return False
+        with self.lock:
+            if self.shorted or length <= 64 * 1024:
+                return False
+            self.shorted = True
+            return True
 
     def budget(self, want):
         """How many of `want` bytes --drop-after still lets through."""
@@ -161,7 +197,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         size = os.path.getsize(full)
         rng_header = self.headers.get("Range")
-        if self.state.ignore_range:
+        ignored = self.state.range_ignored(self._path, rng_header)
+        if ignored:
             rng_header = None
         rng = parse_range(rng_header, size) if rng_header else None
         if rng == "unsatisfiable":
@@ -169,22 +206,40 @@ class Handler(http.server.BaseHTTPRequestHandler):
                         [("Content-Range", "bytes */%d" % size)])
             return
         start, end = rng if rng else (0, size - 1)
+        if rng and self.state.short_once(end - start + 1):
+            end = start + (end - start + 1) // 2 - 1
         length = end - start + 1 if size else 0
+        extra = self._extra(rng, end, size)
         self.send_response(206 if rng else 200)
         self.send_header("Content-Type", "application/octet-stream")
-        if not self.state.ignore_range:
+        if not ignored:
             self.send_header("Accept-Ranges", "bytes")
-        self.send_header("Content-Length", str(length))
+        self.send_header("Content-Length", str(length + len(extra)))
         if rng:
             self.send_header("Content-Range", "bytes %d-%d/%d" %
                              (start, end, size))
         self.end_headers()
         sent = 0
         if self.command != "HEAD":
-            sent = self._body(full, start, length)
+            sent = self._body(full, start, length, extra)
         self._log(206 if rng else 200, sent, self.headers.get("Range"))
 
-    def _body(self, full, start, length):
+    def _extra(self, rng, end, size):
+        """Bytes past the range that --overrun(-end) adds to a 206."""
+        args = self.state.args
+        n = getattr(args, "overrun", None)
+        if n is None and end == size - 1:
+            n = getattr(args, "overrun_end", None)
+        if not rng or not n:
+            return b""
+        with open(self._resolve(), "rb") as f:
+            f.seek(end + 1)
+            data = f.read(n)
+        return data + b"\0" * (n - len(data))
+
+    def _body(self, full, start, length, tail=b""):
+        """Send [start, start+length) of full; tail goes out in the same
+        write as the last piece, so the surplus shares its packet."""
         args = self.state.args
         limit = length
         if args.truncate is not None:
@@ -201,6 +256,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 data = f.read(take)
                 if not data:
                     break
+                if sent + len(data) == length and tail:
+                    data += tail
+                    sent -= len(tail)
                 self.wfile.write(data)
                 sent += len(data)
                 if cut < want:
@@ -228,6 +286,11 @@ def main():
     p.add_argument("--status", action="append", metavar="PATH=CODE")
     p.add_argument("--ignore-range", action="store_true")
     p.add_argument("--drop-once", type=int, metavar="BYTES")
+    p.add_argument("--ignore-range-for", action="append", metavar="PATH")
+    p.add_argument("--alternate-range", action="store_true")
+    p.add_argument("--short-range-once", action="store_true")
+    p.add_argument("--overrun", type=int, metavar="BYTES")
+    p.add_argument("--overrun-end", type=int, metavar="BYTES")
     args = p.parse_args()
     if args.max_seconds <= 0:
         p.error("--max-seconds must be positive")

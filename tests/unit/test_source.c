@@ -488,6 +488,86 @@ test_https_truncated(void **state)
 	free(c.buf);
 }
 
+/* One source_read of [off, off + len) of blobs/obj into a fresh buffer. */
+static enum sp_err
+range_read(struct source *s, uint64_t off, size_t len, int probe_end,
+	   struct source_read_req *r, unsigned char *buf)
+{
+	memset(r, 0, sizeof(*r));
+	r->name = "blobs/obj";
+	r->offset = off;
+	r->buf = buf;
+	r->len = len;
+	r->probe_end = probe_end;
+	return source_read(s, r);
+}
+
+/*
+ * How source_read judges a store that breaks the range rules (h22 F3,
+ * F9): a 206 cut short while its Content-Range total says the bytes
+ * exist is a transfer to resume (size unknown), not an object that
+ * ends; a reply cut at the object's real end, or a 416, tells the size;
+ * more than the range is an overrun wherever the surplus starts.
+ */
+static void
+test_https_range_rules(void **state)
+{
+	struct fx *f = *state;
+	struct source_read_req r;
+	struct source *s = NULL;
+	struct peer p;
+	unsigned char *buf;
+
+	if (!peer_available()) {
+		skip();
+	}
+	buf = malloc(OBJ_LEN + 1);
+	assert_non_null(buf);
+	memset(&p, 0, sizeof(p));
+	make_certs(f, &p);
+
+	peer_start(f, &p, "--short-range-once");
+	assert_int_equal(https_open(&p, "ca.crt", &s), SP_OK);
+	assert_int_equal(range_read(s, 1000, 100000, 0, &r, buf), SP_E_FETCH);
+	assert_int_equal(r.got, 50000);
+	assert_true(r.size == UINT64_MAX);
+	assert_false(r.overrun);
+	assert_memory_equal(buf, f->obj + 1000, r.got);
+	assert_int_equal(range_read(s, 1000, 100000, 0, &r, buf), SP_OK);
+	assert_memory_equal(buf, f->obj + 1000, 100000);
+
+	/* An object shorter than the range: its end, and past it a 416. */
+	assert_int_equal(range_read(s, OBJ_LEN - 100, 1000, 0, &r, buf),
+			 SP_E_FETCH);
+	assert_int_equal(r.got, 100);
+	assert_true(r.size == OBJ_LEN);
+	assert_int_equal(range_read(s, OBJ_LEN + 10, 1000, 0, &r, buf),
+			 SP_E_FETCH);
+	assert_true(r.size == OBJ_LEN);
+	source_free(s);
+	peer_stop(&p);
+
+	/* Seven bytes past the end, in the same write as the last piece. */
+	peer_start(f, &p, "--overrun-end=7");
+	assert_int_equal(https_open(&p, "ca.crt", &s), SP_OK);
+	assert_int_equal(range_read(s, 1001, OBJ_LEN - 1001, 1, &r, buf),
+			 SP_E_FETCH);
+	assert_true(r.overrun);
+	source_free(s);
+	peer_stop(&p);
+
+	/* The file's next bytes past a range inside it. */
+	peer_start(f, &p, "--overrun=4096");
+	assert_int_equal(https_open(&p, "ca.crt", &s), SP_OK);
+	assert_int_equal(range_read(s, 1001, 70001, 0, &r, buf), SP_E_FETCH);
+	assert_true(r.overrun);
+	assert_int_equal(r.got, 70001);
+	assert_memory_equal(buf, f->obj + 1001, 70001);
+	source_free(s);
+	peer_stop(&p);
+	free(buf);
+}
+
 static int
 on_memfs(const char *path)
 {
@@ -588,6 +668,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_https_truncated, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_https_unseal, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_https_range_rules, setup,
+					    teardown),
 	};
 
 	log_init("test_source", stderr);
