@@ -88,6 +88,53 @@ manifest_path_check(const char *path)
 	return why;
 }
 
+const char *
+manifest_model_id_check(const char *id)
+{
+	size_t len = strnlen(id, MANIFEST_MODEL_ID_MAX + 1);
+	const char *why = NULL;
+	size_t i;
+
+	if (len == 0 || len > MANIFEST_MODEL_ID_MAX) {
+		why = "model_id_invalid";
+	}
+	for (i = 0; why == NULL && i < len; i++) {
+		if (!((id[i] >= 'A' && id[i] <= 'Z') ||
+		      (id[i] >= 'a' && id[i] <= 'z') ||
+		      (id[i] >= '0' && id[i] <= '9') || id[i] == '.' ||
+		      id[i] == '_' || id[i] == '-')) {
+			why = "model_id_invalid";
+		}
+	}
+	return why;
+}
+
+enum sp_err
+manifest_set_model(struct manifest *m, const char *id)
+{
+	enum sp_err rc = SP_E_USAGE;
+
+	if (id == NULL) {
+		m->model[0] = '\0';
+		rc = SP_OK;
+		goto out;
+	}
+	if (manifest_model_id_check(id) != NULL) {
+		goto out;
+	}
+	memcpy(m->model, id, strlen(id) + 1);
+	rc = SP_OK;
+out:
+	return rc;
+}
+
+int
+manifest_model_matches(const struct manifest *m, const char *want)
+{
+	return want == NULL ||
+	       (m->model[0] != '\0' && strcmp(m->model, want) == 0);
+}
+
 struct manifest *
 manifest_new(uint64_t version)
 {
@@ -272,6 +319,9 @@ manifest_check(struct manifest *m, const char **reason)
 	size_t i;
 	enum sp_err rc = SP_E_INTEGRITY;
 
+	if (m->model[0] != '\0') {
+		why = manifest_model_id_check(m->model);
+	}
 	for (i = 0; i < m->nfiles && why == NULL; i++) {
 		why = entry_check(&m->files[i]);
 		if (why == NULL && m->files[i].size > UINT64_MAX - total) {
@@ -441,6 +491,19 @@ struct top_fields {
 	unsigned seen;
 };
 
+/* "model": a string that passes manifest_model_id_check(). */
+static const char *
+get_model(yajl_val v, struct manifest *m)
+{
+	const char *s = YAJL_GET_STRING(v);
+	const char *why = "model_id_invalid";
+
+	if (s != NULL && manifest_set_model(m, s) == SP_OK) {
+		why = NULL;
+	}
+	return why;
+}
+
 static const char *
 top_member(struct top_fields *tf, const char *key, yajl_val v,
 	   struct manifest *m)
@@ -459,6 +522,9 @@ top_member(struct top_fields *tf, const char *key, yajl_val v,
 	} else if (strcmp(key, "files") == 0) {
 		bit = 4;
 		tf->files = v;
+	} else if (strcmp(key, "model") == 0) {
+		bit = 8;
+		why = get_model(v, m);
 	} else {
 		why = "key_unknown";
 	}
@@ -484,7 +550,7 @@ parse_top(yajl_val top, struct manifest *m)
 		why = top_member(&tf, top->u.object.keys[i],
 				 top->u.object.values[i], m);
 	}
-	if (why == NULL && tf.seen != 7) {
+	if (why == NULL && (tf.seen & 7) != 7) {
 		why = "key_missing";
 	} else if (why == NULL && strcmp(tf.format, MANIFEST_FORMAT) != 0) {
 		why = "format_unsupported";
@@ -621,9 +687,13 @@ manifest_print(const struct manifest *m, struct strbuf *sb)
 	size_t i;
 	enum sp_err rc = SP_E_INTERNAL;
 
-	strbuf_appendf(sb,
-		       "{\"format\":\"%s\",\"version\":%" PRIu64 ",\"files\":[",
+	strbuf_appendf(sb, "{\"format\":\"%s\",\"version\":%" PRIu64,
 		       MANIFEST_FORMAT, m->version);
+	if (m->model[0] != '\0') {
+		strbuf_appends(sb, ",\"model\":");
+		strbuf_append_json_str(sb, m->model);
+	}
+	strbuf_appends(sb, ",\"files\":[");
 	for (i = 0; i < m->nfiles; i++) {
 		f = &m->files[i];
 		strbuf_appends(sb, i == 0 ? "\n{\"path\":" : ",\n{\"path\":");

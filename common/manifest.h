@@ -4,18 +4,21 @@
  * The manifest is JSON, sealed like every other file with associated
  * data MANIFEST_AAD and stored as MANIFEST_NAME:
  *
- *	{"format": "sealpod/1", "version": N,
+ *	{"format": "sealpod/1", "version": N, "model": "<id>",
  *	 "files": [{"path": "dir/file", "size": N, "blob": "<sha256 hex>"}]}
  *
  * "size" is the plaintext length, "blob" the SHA-256 of the sealed bytes
  * (the blob's name under blobs/). A file entry may carry "segment_size"
  * when it was sealed with other than 1 MiB segments, and "header", the
- * blob's Tink header in base64 (seal writes it; older seals did not):
- * it pins the salt and nonce prefix, so unseal can skip the blob's
- * SHA-256 (docs/sealed-format.md, "Why the header replaces the digest").
- *Unknown or repeated keys are refused. After parsing, files are in canonical
- *order (byte order with '/' sorting before every other byte), which is also the
- * order seal writes them in.
+ * blob's Tink header in base64 (seal and import-kserve write it; older
+ * seals did not): it pins the salt and nonce prefix, so unseal can skip
+ * the blob's SHA-256 (docs/sealed-format.md, "Why the header replaces
+ * the digest"). "model" is optional: the owner's opaque model identity
+ * (seal --model-id), which a pod can pin so that another model sealed
+ * under the same key is refused. Unknown or repeated keys are refused.
+ * After parsing, files are in canonical order (byte order with '/'
+ * sorting before every other byte), which is also the order seal writes
+ * them in.
  */
 #ifndef SEALPOD_MANIFEST_H
 #define SEALPOD_MANIFEST_H
@@ -38,6 +41,8 @@
 #define MANIFEST_COMPONENT_MAX 255  /* bytes of one path component */
 #define MANIFEST_DEPTH_MAX     64   /* components of one path */
 #define MANIFEST_BLOB_HEX      64   /* lower-case hex SHA-256 */
+/* "model": 1 to MANIFEST_MODEL_ID_MAX of [A-Za-z0-9._-]. */
+#define MANIFEST_MODEL_ID_MAX 128
 /* Top-level names starting with this are sealpod's own in the target. */
 #define MANIFEST_RESERVED_PREFIX ".sealpod-"
 
@@ -54,6 +59,8 @@ struct manifest_file {
 
 struct manifest {
 	uint64_t version;
+	/* The owner's model identity, NUL-terminated; "": none given. */
+	char model[MANIFEST_MODEL_ID_MAX + 1];
 	size_t nfiles;
 	size_t cap;
 	struct manifest_file *files;
@@ -70,6 +77,28 @@ struct manifest {
  * code naming the rule (safe to log: it never contains the path).
  */
 const char *manifest_path_check(const char *path);
+
+/*
+ * Check a model identity: 1 to MANIFEST_MODEL_ID_MAX characters of
+ * [A-Za-z0-9._-]. Returns NULL when valid, else "model_id_invalid"
+ * (safe to log: it never contains the identity).
+ */
+const char *manifest_model_id_check(const char *id);
+
+/*
+ * Set the manifest's model identity (copied), or clear it with NULL.
+ * Returns SP_OK, or SP_E_USAGE when id breaks manifest_model_id_check().
+ */
+SP_MUST_CHECK enum sp_err manifest_set_model(struct manifest *m,
+					     const char *id);
+
+/*
+ * Whether m names the model want, for a pod that pins one: want NULL
+ * accepts any manifest, with or without "model"; otherwise "model" must
+ * be present and equal want byte for byte (not a secret, so a plain
+ * compare). Returns 1 on a match, else 0.
+ */
+int manifest_model_matches(const struct manifest *m, const char *want);
 
 /* A new empty manifest of the given version, or NULL. */
 struct manifest *manifest_new(uint64_t version);
@@ -93,9 +122,10 @@ SP_MUST_CHECK enum sp_err
 manifest_set_header(struct manifest *m, const unsigned char *hdr, size_t len);
 
 /*
- * Validate every entry (path rules, blob digest shape, segment size, a
- * size the format can encode, a header of the parameters' length whose
- * length byte says so), put files in canonical order, refuse
+ * Validate the model identity when set, and every entry (path rules,
+ * blob digest shape, segment size, a size the format can encode, a
+ * header of the parameters' length whose length byte says so), put
+ * files in canonical order, refuse
  * duplicate paths and a path that is also another's directory, and set
  * total_size. Returns SP_OK or SP_E_INTEGRITY with *reason set to a
  * stable code.

@@ -20,6 +20,7 @@
 #include "config.h"
 #include "kbs_wire.h"
 #include "log.h"
+#include "manifest.h"
 #include "unseal.h"
 #include "unseal_pipe.h"
 #include "util.h"
@@ -55,6 +56,7 @@ static const struct conf_key init_config_keys[] = {
     {"artifacts.source", CONF_STR, CFG_OFF(artifacts_source), 1, 0, 0},
     {"artifacts.ca", CONF_STR, CFG_OFF(artifacts_ca), 0, 0, 0},
     {"artifacts.min_version", CONF_U64, CFG_OFF(min_version), 0, 0, 0},
+    {"artifacts.model_id", CONF_STR, CFG_OFF(model_id), 0, 0, 0},
     {"artifacts.s3.region", CONF_STR, CFG_OFF(s3_region), 0, 0, 0},
     {"artifacts.s3.endpoint", CONF_STR, CFG_OFF(s3_endpoint), 0, 0, 0},
     {"artifacts.s3.path_style", CONF_BOOL, CFG_OFF(s3_path_style), 0, 0, 0},
@@ -370,7 +372,8 @@ out:
 	return;
 }
 
-/* The pipeline's files: a private headers file, a readable key. */
+/* The pipeline's files (a private headers file, a readable key) and
+ * the model identity. */
 static void
 check_pipeline(struct config_check *c, struct init_config *cfg)
 {
@@ -388,6 +391,12 @@ check_pipeline(struct config_check *c, struct init_config *cfg)
 		}
 	}
 	check_ca(c, "artifacts.signing_key", cfg->artifacts_signing_key);
+	if (cfg->model_id != NULL &&
+	    manifest_model_id_check(cfg->model_id) != NULL) {
+		problem(c, "artifacts.model_id",
+			"must be 1-%d characters of A-Za-z0-9._-",
+			MANIFEST_MODEL_ID_MAX);
+	}
 	if (cfg->artifacts_insecure_http &&
 	    strncmp(cfg->artifacts_source, "http://", 7) == 0) {
 		log_event(LOG_WARN, "config.artifacts.insecure_http", NULL);

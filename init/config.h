@@ -18,6 +18,8 @@ struct init_config {
 	char *artifacts_source; /* https, file, s3 or oci base URI */
 	char *artifacts_ca;	/* PEM bundle for the store, optional */
 	uint64_t min_version;	/* refuse manifests below this */
+	char *model_id;		/* artifacts.model_id: the manifest's
+				   "model" must equal it; optional */
 	char *s3_region;	/* artifacts.s3.region, optional */
 	char *s3_endpoint;	/* artifacts.s3.endpoint, optional */
 	int s3_path_style;	/* artifacts.s3.path_style */

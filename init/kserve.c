@@ -824,9 +824,14 @@ job_init(struct kserve_job *job, const struct kserve_opts *o)
 	job->seg = malloc(job->p.segment_size);
 	job->text = malloc(KSERVE_CHUNK);
 	job->plain = malloc(KSERVE_CHUNK);
-	if (job->m != NULL && job->seg != NULL && job->text != NULL &&
-	    job->plain != NULL) {
-		rc = SP_OK;
+	if (job->m == NULL || job->seg == NULL || job->text == NULL ||
+	    job->plain == NULL) {
+		goto out;
+	}
+
+	rc = manifest_set_model(job->m, o->model_id);
+	if (rc != SP_OK) {
+		fail("model_id_invalid");
 	}
 out:
 	return rc;

@@ -45,6 +45,7 @@ struct kserve_opts {
 	const char *key_file; /* the model key; created (0600) when absent */
 	const char *out_dir;  /* receives manifest.sealed and blobs/ */
 	uint64_t version;     /* manifest version, default 1 */
+	const char *model_id; /* the manifest's "model"; NULL: none */
 };
 
 /* The fixed-size parts in front of a JWE's ciphertext. */
@@ -77,7 +78,8 @@ SP_MUST_CHECK enum sp_err kserve_import(const struct kserve_opts *o);
 
 /*
  * Run `import-kserve --kek FILE --in DIR --key KEYFILE --out DIR
- * [--version N]` with argv[0] the command name. Returns the exit code.
+ * [--version N] [--model-id ID]` with argv[0] the command name. Returns
+ * the exit code.
  */
 int kserve_cmd(int argc, char **argv);
 

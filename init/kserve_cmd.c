@@ -9,11 +9,13 @@
 #include "exitcode.h"
 #include "kserve.h"
 #include "log.h"
+#include "manifest.h"
 #include "util.h"
 
 #define KSERVE_USAGE                                                           \
 	"usage: sealpod-init import-kserve --kek FILE --in DIR "               \
-	"--key KEYFILE --out DIR [--version N]\n"
+	"--key KEYFILE --out DIR\n"                                            \
+	"           [--version N] [--model-id ID]\n"
 
 static int
 kserve_usage(const char *problem, const char *arg)
@@ -42,6 +44,13 @@ kserve_option(int c, const char *arg, struct kserve_opts *o)
 		if (parse_u64(arg, 1, UINT64_MAX, &o->version) != 0) {
 			rc = kserve_usage("--version needs a number >= 1", arg);
 		}
+	} else if (c == 'M') {
+		o->model_id = arg;
+		if (manifest_model_id_check(arg) != NULL) {
+			rc = kserve_usage("--model-id needs 1-128 characters "
+					  "of A-Za-z0-9._-",
+					  arg);
+		}
 	} else if (c == 'h') {
 		printf(
 		    KSERVE_USAGE
@@ -50,7 +59,9 @@ kserve_option(int c, const char *arg, struct kserve_opts *o)
 		    "the 32-byte key in --kek) into sealpod's sealed layout\n"
 		    "under --out, sealed with the model key in --key (created\n"
 		    "when absent). Files not encrypted are sealed as they\n"
-		    "are; a \".jwe\" suffix is dropped from the name.\n");
+		    "are; a \".jwe\" suffix is dropped from the name.\n"
+		    "--model-id names the model in the manifest, for pods\n"
+		    "that pin artifacts.model_id.\n");
 		rc = -1;
 	} else {
 		rc = kserve_usage("unknown option or missing value", "");
@@ -67,6 +78,7 @@ kserve_options(int argc, char **argv, struct kserve_opts *o)
 	    {"key", required_argument, NULL, 'k'},
 	    {"out", required_argument, NULL, 'o'},
 	    {"version", required_argument, NULL, 'n'},
+	    {"model-id", required_argument, NULL, 'M'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -74,7 +86,7 @@ kserve_options(int argc, char **argv, struct kserve_opts *o)
 	int c;
 
 	for (;;) {
-		c = getopt_long(argc, argv, "K:i:k:o:n:h", longopts, NULL);
+		c = getopt_long(argc, argv, "K:i:k:o:n:M:h", longopts, NULL);
 		if (c == -1) {
 			break;
 		}

@@ -36,6 +36,7 @@
 #include "kbs.h"
 #include "kserve.h"
 #include "log.h"
+#include "manifest.h"
 #include "seal.h"
 #include "stop.h"
 #include "unseal.h"
@@ -82,17 +83,19 @@ static void run_paths_note(const struct run_state *st);
 
 #define SEAL_SYNOPSIS                                                          \
 	"    sealpod-init seal --key KEYFILE --in DIR --out DIR\n"             \
-	"                      [--version N] [--segment-size N]\n"             \
-	"                      [--sign-key PEM] [--follow-external-links]\n"
+	"                      [--version N] [--model-id ID]\n"                \
+	"                      [--segment-size N] [--sign-key PEM]\n"          \
+	"                      [--follow-external-links]\n"
 #define SEAL_DESCRIPTION                                                       \
 	"    seal    Seal every regular file under --in into --out\n"          \
 	"            (manifest.sealed and blobs/), creating KEYFILE (32\n"     \
 	"            random bytes, mode 0600) when it does not exist.\n"       \
 	"            --out must be absent, empty, or a store whose\n"          \
-	"            manifest opens with KEYFILE (an update: its blobs\n"      \
-	"            stay, the manifest is replaced). Links are sealed\n"      \
-	"            as their file only when it lies inside --in. A\n"         \
-	"            failed seal removes what it created.\n"
+	"            manifest opens with KEYFILE and names no model but\n"     \
+	"            --model-id (an update: its blobs stay, the\n"             \
+	"            manifest is replaced). Links are sealed as their\n"       \
+	"            file only when it lies inside --in. A failed seal\n"      \
+	"            removes what it created.\n"
 /* Column where help_config's descriptions start, and the line end. */
 #define HELP_DESC_COL 27
 #define HELP_WIDTH    76
@@ -113,7 +116,7 @@ help_intro(void)
 	    "    sealpod-init unseal --key KEYFILE --source URL --target DIR\n"
 	    "                      [--ca PEM] [--signing-key PEM] ...\n"
 	    "    sealpod-init import-kserve --kek FILE --in DIR --key KEYFILE\n"
-	    "                      --out DIR [--version N]\n"
+	    "                      --out DIR [--version N] [--model-id ID]\n"
 	    "    sealpod-init help | --help\n"
 	    "    sealpod-init --version\n"
 	    "\n"
@@ -155,6 +158,11 @@ help_intro(void)
 	    "    -n, --version N      Manifest version (default 1); run\n"
 	    "                         refuses versions below\n"
 	    "                         artifacts.min_version.\n"
+	    "    -M, --model-id ID    Model identity written into the\n"
+	    "                         manifest (1-128 of A-Za-z0-9._-;\n"
+	    "                         default none); run refuses another\n"
+	    "                         when artifacts.model_id is set, and\n"
+	    "                         an update keeps the store's.\n"
 	    "    -s, --segment-size N Ciphertext segment bytes (default\n"
 	    "                         1048576).\n"
 	    "    -S, --sign-key PEM   P-256 private key (mode 0600): seal\n"
@@ -230,6 +238,8 @@ help_config(void)
 	    "    artifacts.ca           PEM CA bundle for the store.\n"
 	    "    artifacts.min_version  Lowest manifest version accepted\n"
 	    "                           (default 0).\n"
+	    "    artifacts.model_id     The manifest must name this model\n"
+	    "                           (seal --model-id); default: any.\n"
 	    "    artifacts.s3.region    s3:// region (else $AWS_REGION,\n"
 	    "                           $AWS_DEFAULT_REGION, us-east-1).\n"
 	    "    artifacts.s3.endpoint  https://host[:port] of an S3-\n"
@@ -311,8 +321,8 @@ help_exit(void)
 	       "    %-3d KBS or artifact store unreachable or failing\n"
 	       "    %-3d authentication, digest, size or version check failed\n"
 	       "    %-3d target not tmpfs/ramfs, or not enough room\n"
-	       "    %-3d stopped by SIGTERM or SIGINT (run); what it wrote\n"
-	       "        is removed, within %d seconds\n"
+	       "    %-3d stopped by SIGTERM or SIGINT (run, unseal); what it\n"
+	       "        wrote is removed, within %d seconds\n"
 	       "    %-3d internal error, or a peer broke the protocol\n"
 	       "\n",
 	       EXIT_USAGE, EXIT_ATTEST, EXIT_POLICY, EXIT_NOTFOUND, EXIT_FETCH,
@@ -634,6 +644,7 @@ run_unseal(struct run_state *st)
 	uo.source = st->cfg.artifacts_source;
 	uo.ca_file = st->cfg.artifacts_ca;
 	uo.min_version = st->cfg.min_version;
+	uo.model_id = st->cfg.model_id;
 	uo.target = st->cfg.target;
 	uo.workers = (unsigned)st->cfg.artifacts_workers;
 	uo.memory_mib = st->cfg.artifacts_memory_mib;
@@ -900,6 +911,13 @@ seal_option(int c, const char *arg, struct seal_opts *so)
 		}
 	} else if (c == 'S') {
 		so->sign_key = arg;
+	} else if (c == 'M') {
+		so->model_id = arg;
+		if (manifest_model_id_check(arg) != NULL) {
+			rc = usage_error("--model-id needs 1-128 characters of "
+					 "A-Za-z0-9._-",
+					 arg);
+		}
 	} else if (c == 'L') {
 		so->follow_external = 1;
 	} else if (c == 'h') {
@@ -924,6 +942,7 @@ seal_options(int argc, char **argv, struct seal_opts *so)
 	    {"version", required_argument, NULL, 'n'},
 	    {"segment-size", required_argument, NULL, 's'},
 	    {"sign-key", required_argument, NULL, 'S'},
+	    {"model-id", required_argument, NULL, 'M'},
 	    {"follow-external-links", no_argument, NULL, 'L'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -932,7 +951,7 @@ seal_options(int argc, char **argv, struct seal_opts *so)
 	int c;
 
 	for (;;) {
-		c = getopt_long(argc, argv, "k:i:o:n:s:S:Lh", longopts, NULL);
+		c = getopt_long(argc, argv, "k:i:o:n:s:S:M:Lh", longopts, NULL);
 		if (c == -1) {
 			break;
 		}

@@ -817,6 +817,28 @@ out:
 	return rc;
 }
 
+/*
+ * An update of a store that names a model keeps that model: sealing
+ * another model (or none) over it would hand its pods another model
+ * under the same key. A store without "model" may gain one. The
+ * identities are not logged (they may be model names).
+ */
+static enum sp_err
+old_model_check(const struct manifest *old, const struct manifest *m)
+{
+	enum sp_err rc = SP_OK;
+
+	if (old->model[0] != '\0' && strcmp(old->model, m->model) != 0) {
+		log_event(LOG_ERR, "seal.output.failed",
+			  "out_dir_holds_other_model",
+			  LOG_BOOL("model_given", m->model[0] != '\0'));
+		rc = SP_E_USAGE;
+	} else if (old->model[0] == '\0' && m->model[0] != '\0') {
+		log_event(LOG_INFO, "seal.model.added", NULL);
+	}
+	return rc;
+}
+
 /* An update: the store's manifest must open with our key, so a store
  * sealed under another key is never silently re-keyed. */
 static enum sp_err
@@ -851,6 +873,10 @@ out_store_check(struct seal_job *job)
 	    manifest_parse((char *)pt, pt_len, &old, &reason) != SP_OK) {
 		log_event(LOG_ERR, "seal.output.failed",
 			  "out_dir_holds_other_store");
+		goto out;
+	}
+	rc = old_model_check(old, job->m);
+	if (rc != SP_OK) {
 		goto out;
 	}
 	log_event(LOG_INFO, "seal.output.update", NULL,
@@ -1098,11 +1124,18 @@ seal_job_init(struct seal_job *job, const struct seal_opts *opts)
 		goto out;
 	}
 
+	if (opts->model_id != NULL &&
+	    manifest_model_id_check(opts->model_id) != NULL) {
+		why = "model_id_invalid";
+		goto out;
+	}
+
 	rc = SP_E_INTERNAL;
 	job->m = manifest_new(opts->version == 0 ? 1 : opts->version);
 	job->buf = malloc(job->p.segment_size);
 	job->made = calloc(MANIFEST_FILES_MAX, sizeof(*job->made));
-	if (job->m == NULL || job->buf == NULL || job->made == NULL) {
+	if (job->m == NULL || job->buf == NULL || job->made == NULL ||
+	    manifest_set_model(job->m, opts->model_id) != SP_OK) {
 		goto out;
 	}
 	rc = SP_OK;

@@ -21,6 +21,7 @@ struct seal_opts {
 	const char *in_dir;    /* plaintext model directory */
 	const char *out_dir;   /* receives manifest.sealed and blobs/ */
 	uint64_t version;      /* manifest version, default 1 */
+	const char *model_id;  /* the manifest's "model"; NULL: none */
 	uint64_t segment_size; /* ciphertext segment, default 1 MiB */
 	const char *sign_key;  /* PEM P-256 private key: write manifest.sig;
 				  NULL: none (a stale one is removed) */
@@ -32,11 +33,12 @@ struct seal_opts {
 /*
  * Seal every regular file under in_dir. out_dir must be absent, empty,
  * or a store whose manifest.sealed opens with the key (an update: its
- * blobs are kept, the manifest replaced); anything else is refused
- * before the key is created. A link is sealed as its file when that
- * file lies inside in_dir (or opts->follow_external). On failure the
- * blobs, directories and key file this run created are removed.
- * Returns SP_OK or a category (SP_E_USAGE for refused input or output).
+ * blobs are kept, the manifest replaced) and names no model other than
+ * model_id; anything else is refused before the key is created. A link is
+ * sealed as its file when that file lies inside in_dir (or
+ * opts->follow_external). On failure the blobs, directories and key file this
+ * run created are removed. Returns SP_OK or a category (SP_E_USAGE for refused
+ * input or output).
  */
 SP_MUST_CHECK enum sp_err seal_run(const struct seal_opts *opts);
 

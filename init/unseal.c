@@ -406,16 +406,22 @@ out:
 
 /* ---- manifest ---- */
 
+/* A small whole object on its way in, and the reason its ceiling
+ * names: the manifest and its signature each have their own. */
+struct small_sink {
+	struct strbuf *sb;
+	const char *too_large;
+};
+
 static int
-manifest_sink(void *arg, const void *buf, size_t len)
+small_sink(void *arg, const void *buf, size_t len)
 {
-	struct strbuf *sb = arg;
+	struct small_sink *ss = arg;
 	int rc = SP_OK;
 
-	strbuf_append(sb, buf, len);
-	if (!strbuf_ok(sb)) {
-		log_event(LOG_ERR, "unseal.manifest.failed",
-			  "manifest_too_large");
+	strbuf_append(ss->sb, buf, len);
+	if (!strbuf_ok(ss->sb)) {
+		log_event(LOG_ERR, "unseal.manifest.failed", ss->too_large);
 		rc = SP_E_INTEGRITY;
 	}
 	return rc;
@@ -450,17 +456,20 @@ out:
 	return rc;
 }
 
-/* A small whole object (manifest, signature) into sb, with retries. */
+/* A small whole object (manifest, signature) into sb, with retries;
+ * one over sb's ceiling is refused with reason too_large. */
 static enum sp_err
-fetch_small(struct job *job, const char *name, struct strbuf *sb)
+fetch_small(struct job *job, const char *name, const char *too_large,
+	    struct strbuf *sb)
 {
+	struct small_sink ss = {sb, too_large};
 	unsigned n = 0;
 	int retry = strcmp(source_scheme(job->src), "file") != 0;
 	enum sp_err rc;
 
 	for (;;) {
 		sb->len = 0;
-		rc = source_fetch(job->src, name, 0, 0, manifest_sink, sb);
+		rc = source_fetch(job->src, name, 0, 0, small_sink, &ss);
 		n++;
 		if (rc != SP_E_FETCH || !retry || !strbuf_ok(sb) ||
 		    n >= job->opts->attempts || unseal_pipe_interrupted() ||
@@ -480,7 +489,7 @@ manifest_sig_check(struct job *job, const struct strbuf *sealed)
 	enum sp_err rc;
 
 	strbuf_init(&sig, MANIFEST_SIG_MAX);
-	rc = fetch_small(job, UNSEAL_SIG_NAME, &sig);
+	rc = fetch_small(job, UNSEAL_SIG_NAME, "manifest_sig_too_large", &sig);
 	if (rc == SP_E_NOTFOUND) {
 		log_event(LOG_ERR, "unseal.manifest.failed",
 			  "manifest_sig_missing");
@@ -540,6 +549,27 @@ out:
 	return rc;
 }
 
+/*
+ * Another model sealed under the same key authenticates as well as this
+ * one; only its "model" tells them apart. Checked before any blob is
+ * fetched. Neither identity is logged: an owner may use the model's
+ * name, and names are confidential.
+ */
+static enum sp_err
+manifest_model_check(const struct job *job)
+{
+	enum sp_err rc = SP_OK;
+
+	if (!manifest_model_matches(job->m, job->opts->model_id)) {
+		log_event(
+		    LOG_ERR, "unseal.manifest.failed",
+		    "manifest_model_mismatch",
+		    LOG_BOOL("manifest_has_model", job->m->model[0] != '\0'));
+		rc = SP_E_INTEGRITY;
+	}
+	return rc;
+}
+
 static enum sp_err
 manifest_load(struct job *job)
 {
@@ -552,7 +582,7 @@ manifest_load(struct job *job)
 	(void)sealed_ciphertext_len(&p, MANIFEST_MAX, &ceiling);
 	strbuf_init(&sb, (size_t)ceiling);
 
-	rc = fetch_small(job, MANIFEST_NAME, &sb);
+	rc = fetch_small(job, MANIFEST_NAME, "manifest_too_large", &sb);
 	if (rc != SP_OK) {
 		if (rc == SP_E_NOTFOUND) {
 			log_event(LOG_ERR, "unseal.manifest.failed",
@@ -573,6 +603,11 @@ manifest_load(struct job *job)
 		goto out;
 	}
 
+	rc = manifest_model_check(job);
+	if (rc != SP_OK) {
+		goto out;
+	}
+
 	rc = SP_E_INTEGRITY;
 	if (job->m->version < job->opts->min_version) {
 		log_event(LOG_ERR, "unseal.manifest.failed",
@@ -583,6 +618,7 @@ manifest_load(struct job *job)
 	}
 	log_event(LOG_INFO, "unseal.manifest.ok", NULL,
 		  LOG_U64("version", job->m->version),
+		  LOG_BOOL("model_pinned", job->opts->model_id != NULL),
 		  LOG_U64("files", job->m->nfiles),
 		  LOG_U64("bytes", job->m->total_size));
 	rc = SP_OK;

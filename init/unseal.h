@@ -2,15 +2,15 @@
  * unseal.h: fetch → verify → write, from a sealed store into tmpfs.
  *
  * The store holds manifest.sealed and blobs/<sha256> (docs/sealed-format.md).
- * unseal_run() opens the manifest with the model key, refuses versions
- * below min_version, checks the target (tmpfs or ramfs, room for every
- * file), then streams each blob, segment by segment and in parallel
- * (unseal_pipe.h), into a hidden partial file that is renamed into place
- * only after the last segment verifies, the size matches, and the blob's
- * header equals the one the manifest pins (or, for a manifest without
- * headers or a signed one, the blob digest matches). The ready marker
- * (UNSEAL_READY_NAME) is written last. On any failure everything written
- * so far is removed.
+ * unseal_run() opens the manifest with the model key, refuses another
+ * model (when model_id is pinned) and versions below min_version, checks
+ * the target (tmpfs or ramfs, room for every file), then streams each
+ * blob, segment by segment and in parallel (unseal_pipe.h), into a hidden
+ * partial file that is renamed into place only after the last segment verifies,
+ * the size matches, and the blob's header equals the one the manifest pins (or,
+ * for a manifest without headers or a signed one, the blob digest matches). The
+ * ready marker (UNSEAL_READY_NAME) is written last. On any failure everything
+ * written so far is removed.
  */
 #ifndef SEALPOD_UNSEAL_H
 #define SEALPOD_UNSEAL_H
@@ -35,6 +35,8 @@ struct unseal_opts {
 	const char *source;  /* https://... or file:///... base */
 	const char *ca_file; /* for https, may be NULL */
 	uint64_t min_version;
+	const char *model_id;	  /* the manifest's "model" must be this;
+				     NULL: any model, or none */
 	const char *target;	  /* existing directory */
 	int skip_fs_check;	  /* tests only: accept any filesystem */
 	unsigned workers;	  /* threads; 0: one per usable CPU */
@@ -78,7 +80,9 @@ SP_MUST_CHECK enum sp_err unseal_run(const struct unseal_opts *opts,
  * Async-signal-safe: ask a running unseal_run() to stop. It then fails
  * with SP_E_INTERNAL (event unseal.interrupted) within about a second,
  * having cancelled its transfers and removed its output, so the caller
- * can clean up the rest and exit. Stays set for the process.
+ * can clean up the rest and exit with EXIT_TERMINATED (it tells this
+ * failure from others by unseal_pipe_interrupted()). Stays set for the
+ * process.
  */
 void unseal_interrupt(void);
 

@@ -10,6 +10,7 @@
 #include "exitcode.h"
 #include "http.h"
 #include "log.h"
+#include "manifest.h"
 #include "secret.h"
 #include "unseal.h"
 #include "unseal_cmd.h"
@@ -33,8 +34,8 @@ usage_text(FILE *out)
 	fprintf(out,
 		"usage: sealpod-init unseal --key KEYFILE --source URL "
 		"--target DIR\n"
-		"           [--ca PEM] [--min-version N] [--workers N] "
-		"[--memory-mib N]\n"
+		"           [--ca PEM] [--min-version N] [--model-id ID]\n"
+		"           [--workers N] [--memory-mib N]\n"
 		"           [--signing-key PEM] [--headers-file F] "
 		"[--insecure-http]\n"
 		"           [--idle-timeout S] [--deadline S] [--attempts N]\n"
@@ -86,6 +87,13 @@ unseal_option(int c, const char *arg, struct unseal_cmd_opts *o)
 		u->allow_http = 1;
 	} else if (c == 'v') {
 		rc = number(arg, 0, UINT64_MAX, &u->min_version);
+	} else if (c == 'M') {
+		u->model_id = arg;
+		if (manifest_model_id_check(arg) != NULL) {
+			rc = unseal_usage("--model-id needs 1-128 characters "
+					  "of A-Za-z0-9._-",
+					  arg);
+		}
 	} else if (c == 'w') {
 		rc = number(arg, 1, UNSEAL_PIPE_WORKERS_MAX, &n);
 		u->workers = (unsigned)n;
@@ -120,6 +128,7 @@ unseal_options(int argc, char **argv, struct unseal_cmd_opts *o)
 	    {"target", required_argument, NULL, 't'},
 	    {"ca", required_argument, NULL, 'C'},
 	    {"min-version", required_argument, NULL, 'v'},
+	    {"model-id", required_argument, NULL, 'M'},
 	    {"workers", required_argument, NULL, 'w'},
 	    {"memory-mib", required_argument, NULL, 'm'},
 	    {"signing-key", required_argument, NULL, 'S'},
@@ -217,11 +226,18 @@ unseal_cmd(int argc, char **argv)
 	if (rc == SP_OK) {
 		rc = unseal_run(&o.uo, key, &res);
 	}
-	if (rc != SP_OK) {
-		log_event(LOG_ERR, "unseal.failed", sp_err_name(rc),
-			  LOG_I64("exit_code", exitcode_for(rc)));
-	}
 	ec = exitcode_for(rc);
+	/* Stopped by SIGTERM/SIGINT: whatever failed meanwhile, the run
+	 * ended because it was asked to, as `run` reports it. */
+	if (rc != SP_OK && unseal_pipe_interrupted()) {
+		ec = EXIT_TERMINATED;
+	}
+	if (rc != SP_OK) {
+		log_event(LOG_ERR, "unseal.failed",
+			  ec == EXIT_TERMINATED ? "terminated"
+						: sp_err_name(rc),
+			  LOG_I64("exit_code", ec));
+	}
 out:
 	secret_free(key);
 	return ec;

@@ -1,6 +1,7 @@
 /*
  * fuzz_manifest.c: manifest_parse() over arbitrary bytes. A manifest that
- * parses must print and parse back to the same files, in the same order.
+ * parses must print and parse back to the same files, in the same order,
+ * and the same model identity.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -26,7 +27,10 @@ check_round_trip(const struct manifest *m)
 	}
 	if (manifest_parse(sb.buf, sb.len, &back, &reason) != SP_OK ||
 	    back->nfiles != m->nfiles || back->version != m->version ||
-	    back->total_size != m->total_size) {
+	    back->total_size != m->total_size ||
+	    strcmp(back->model, m->model) != 0 ||
+	    (m->model[0] != '\0' &&
+	     manifest_model_id_check(m->model) != NULL)) {
 		abort();
 	}
 	for (i = 0; i < m->nfiles; i++) {

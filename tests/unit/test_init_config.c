@@ -452,6 +452,42 @@ test_pipeline_keys(void **state)
 	(void)unlink(hdr);
 }
 
+/* artifacts.model_id: optional, the manifest identity's own rule. */
+static void
+test_model_id(void **state)
+{
+	struct init_config cfg;
+	char text[1024];
+	char line[512];
+
+	(void)state;
+	assert_int_equal(load(BASE, &cfg), SP_OK);
+	assert_null(cfg.model_id);
+	init_config_free(&cfg);
+
+	base_with(text, sizeof(text), "  source:",
+		  "  source: file:///srv/sealed/\n  model_id: Llama-3.1_8B.v2");
+	assert_int_equal(load(text, &cfg), SP_OK);
+	assert_string_equal(cfg.model_id, "Llama-3.1_8B.v2");
+	init_config_free(&cfg);
+
+	base_with(text, sizeof(text), "  source:",
+		  "  source: file:///srv/sealed/\n  model_id: llama/prod");
+	refused(text, "artifacts.model_id: must be 1-128 characters of "
+		      "A-Za-z0-9._-");
+	snprintf(line, sizeof(line),
+		 "  source: file:///srv/sealed/\n  model_id: %0129d", 0);
+	base_with(text, sizeof(text), "  source:", line);
+	refused(text, "artifacts.model_id: must be 1-128 characters of "
+		      "A-Za-z0-9._-");
+	snprintf(line, sizeof(line),
+		 "  source: file:///srv/sealed/\n  model_id: m%0127d", 0);
+	base_with(text, sizeof(text), "  source:", line);
+	assert_int_equal(load(text, &cfg), SP_OK);
+	assert_int_equal(strlen(cfg.model_id), 128);
+	init_config_free(&cfg);
+}
+
 static void
 test_target(void **state)
 {
@@ -616,6 +652,7 @@ main(void)
 	    cmocka_unit_test(test_key_uri),
 	    cmocka_unit_test(test_artifacts),
 	    cmocka_unit_test(test_pipeline_keys),
+	    cmocka_unit_test(test_model_id),
 	    cmocka_unit_test(test_target),
 	    cmocka_unit_test(test_tls),
 	    cmocka_unit_test(test_ca_and_level),

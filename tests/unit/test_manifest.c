@@ -468,6 +468,151 @@ test_too_large(void **state)
 	assert_string_equal(reason, "manifest_too_large");
 }
 
+/* A document with the given top-level members before "files". */
+static const char *
+model_reason(const char *members)
+{
+	char buf[1024];
+
+	snprintf(buf, sizeof(buf),
+		 "{\"format\":\"sealpod/1\",\"version\":1%s,\"files\":"
+		 "[{\"path\":\"a\",\"size\":1,\"blob\":\"" HEX_A "\"}]}",
+		 members);
+	return parse_reason(buf);
+}
+
+/* The identity's own rule: 1-128 characters of [A-Za-z0-9._-]. */
+static void
+test_model_id_check(void **state)
+{
+	char id[MANIFEST_MODEL_ID_MAX + 2];
+
+	(void)state;
+	assert_null(manifest_model_id_check("llama-3.1_8B.instruct"));
+	assert_null(manifest_model_id_check("a"));
+	assert_string_equal(manifest_model_id_check(""), "model_id_invalid");
+	assert_string_equal(manifest_model_id_check("a b"), "model_id_invalid");
+	assert_string_equal(manifest_model_id_check("a/b"), "model_id_invalid");
+	assert_string_equal(manifest_model_id_check("caf\xc3\xa9"),
+			    "model_id_invalid");
+	assert_string_equal(manifest_model_id_check("a\"b"),
+			    "model_id_invalid");
+	memset(id, 'x', MANIFEST_MODEL_ID_MAX);
+	id[MANIFEST_MODEL_ID_MAX] = '\0';
+	assert_null(manifest_model_id_check(id));
+	id[MANIFEST_MODEL_ID_MAX] = 'x';
+	id[MANIFEST_MODEL_ID_MAX + 1] = '\0';
+	assert_string_equal(manifest_model_id_check(id), "model_id_invalid");
+}
+
+/* "model": optional, a string that passes the rule, at most once. */
+static void
+test_model_member(void **state)
+{
+	char members[300];
+	struct manifest *m = NULL;
+	const char *reason = NULL;
+	const char *doc = "{\"format\":\"sealpod/1\",\"model\":\"llama-a\","
+			  "\"version\":2,\"files\":[]}";
+
+	(void)state;
+	assert_null(model_reason(""));
+	assert_null(model_reason(",\"model\":\"llama-a\""));
+	assert_string_equal(model_reason(",\"model\":\"\""),
+			    "model_id_invalid");
+	assert_string_equal(model_reason(",\"model\":\"a b\""),
+			    "model_id_invalid");
+	assert_string_equal(model_reason(",\"model\":\"a\\u00e9\""),
+			    "model_id_invalid");
+	assert_string_equal(model_reason(",\"model\":7"), "model_id_invalid");
+	assert_string_equal(model_reason(",\"model\":null"),
+			    "model_id_invalid");
+	assert_string_equal(model_reason(",\"model\":[\"a\"]"),
+			    "model_id_invalid");
+	/* Repeated: json_parse or the manifest refuses it. */
+	assert_non_null(model_reason(",\"model\":\"a\",\"model\":\"a\""));
+	snprintf(members, sizeof(members), ",\"model\":\"%0129d\"", 0);
+	assert_string_equal(model_reason(members), "model_id_invalid");
+	snprintf(members, sizeof(members), ",\"model\":\"%0128d\"", 0);
+	assert_null(model_reason(members));
+
+	/* Without "files" the document is still incomplete. */
+	assert_string_equal(parse_reason("{\"format\":\"sealpod/1\","
+					 "\"version\":1,\"model\":\"a\"}"),
+			    "key_missing");
+
+	assert_int_equal(manifest_parse(doc, strlen(doc), &m, &reason), SP_OK);
+	assert_string_equal(m->model, "llama-a");
+	assert_int_equal(m->version, 2);
+	manifest_free(m);
+}
+
+/* print writes "model" only when set; parse reads it back. */
+static void
+test_model_print(void **state)
+{
+	struct manifest *m;
+	struct manifest *back = NULL;
+	const char *reason = NULL;
+	struct strbuf sb;
+
+	(void)state;
+	m = manifest_new(5);
+	assert_non_null(m);
+	assert_int_equal(manifest_add(m, "a", 1, HEX_A, 0), SP_OK);
+	strbuf_init(&sb, MANIFEST_MAX);
+	assert_int_equal(manifest_check(m, &reason), SP_OK);
+	assert_int_equal(manifest_print(m, &sb), SP_OK);
+	assert_null(strstr(sb.buf, "\"model\""));
+
+	assert_int_equal(manifest_set_model(m, "bad id"), SP_E_USAGE);
+	assert_string_equal(m->model, "");
+	assert_int_equal(manifest_set_model(m, "Qwen2.5-7B_v1"), SP_OK);
+	sb.len = 0;
+	assert_int_equal(manifest_check(m, &reason), SP_OK);
+	assert_int_equal(manifest_print(m, &sb), SP_OK);
+	assert_non_null(strstr(sb.buf, "\"version\":5,\"model\":"
+				       "\"Qwen2.5-7B_v1\",\"files\":["));
+	assert_int_equal(manifest_parse(sb.buf, sb.len, &back, &reason), SP_OK);
+	assert_string_equal(back->model, "Qwen2.5-7B_v1");
+	assert_int_equal(back->nfiles, 1);
+	manifest_free(back);
+
+	/* Cleared again with NULL. */
+	assert_int_equal(manifest_set_model(m, NULL), SP_OK);
+	assert_string_equal(m->model, "");
+
+	/* The check judges a model set behind the setter's back. */
+	memcpy(m->model, "a;b", 4);
+	assert_int_equal(manifest_check(m, &reason), SP_E_INTEGRITY);
+	assert_string_equal(reason, "model_id_invalid");
+	strbuf_free(&sb);
+	manifest_free(m);
+}
+
+/* What a pod that pins a model accepts. */
+static void
+test_model_matches(void **state)
+{
+	struct manifest *m;
+
+	(void)state;
+	m = manifest_new(1);
+	assert_non_null(m);
+	/* Nothing pinned: with or without "model". */
+	assert_true(manifest_model_matches(m, NULL));
+	/* Pinned, but the manifest names none. */
+	assert_false(manifest_model_matches(m, "llama-a"));
+	assert_int_equal(manifest_set_model(m, "llama-a"), SP_OK);
+	assert_true(manifest_model_matches(m, NULL));
+	assert_true(manifest_model_matches(m, "llama-a"));
+	assert_false(manifest_model_matches(m, "llama-b"));
+	assert_false(manifest_model_matches(m, "llama-a2"));
+	assert_false(manifest_model_matches(m, "llama-"));
+	assert_false(manifest_model_matches(m, "LLAMA-A"));
+	manifest_free(m);
+}
+
 int
 main(void)
 {
@@ -484,6 +629,10 @@ main(void)
 	    cmocka_unit_test(test_too_large),
 	    cmocka_unit_test(test_header_member),
 	    cmocka_unit_test(test_header_print),
+	    cmocka_unit_test(test_model_id_check),
+	    cmocka_unit_test(test_model_member),
+	    cmocka_unit_test(test_model_print),
+	    cmocka_unit_test(test_model_matches),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

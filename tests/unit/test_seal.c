@@ -531,6 +531,75 @@ test_out_dir_rules(void **state)
 	assert_int_equal(blob_count(f), 3);
 }
 
+static enum sp_err
+seal_model(struct fx *f, uint64_t version, const char *model_id)
+{
+	struct seal_opts o;
+
+	memset(&o, 0, sizeof(o));
+	o.key_file = f->key_file;
+	o.in_dir = f->in;
+	o.out_dir = f->out;
+	o.version = version;
+	o.model_id = model_id;
+	return seal_run(&o);
+}
+
+/* The model of out's manifest ("" for none). */
+static void
+assert_model(const struct fx *f, const char *want)
+{
+	struct secret *key = key_load(f);
+	struct manifest *m = open_manifest(f, key);
+
+	assert_string_equal(m->model, want);
+	manifest_free(m);
+	secret_free(key);
+}
+
+/* --model-id goes into the manifest; an update keeps a store's model
+ * (h22 F2): another one, or none, is refused and the store untouched. */
+static void
+test_model_id(void **state)
+{
+	struct fx *f = *state;
+	char *before;
+	char *after;
+	size_t blen = 0;
+	size_t alen = 0;
+
+	assert_int_equal(seal_model(f, 1, "bad id"), SP_E_USAGE);
+	assert_int_equal(entries(f->out), -1);
+
+	assert_int_equal(seal_model(f, 1, "model-a"), SP_OK);
+	assert_model(f, "model-a");
+	before = manifest_bytes(f, &blen);
+
+	assert_int_equal(seal_model(f, 2, "model-b"), SP_E_USAGE);
+	assert_int_equal(seal_model(f, 2, NULL), SP_E_USAGE);
+	after = manifest_bytes(f, &alen);
+	assert_int_equal(alen, blen);
+	assert_memory_equal(after, before, blen);
+	assert_int_equal(blob_count(f), 3);
+	free(after);
+	free(before);
+
+	/* The same model: an update as before. */
+	assert_int_equal(seal_model(f, 2, "model-a"), SP_OK);
+	assert_model(f, "model-a");
+	assert_int_equal(blob_count(f), 6);
+
+	/* A store without a model may gain one, and then keeps it. */
+	path_join(f->out, f->base, "plain");
+	assert_int_equal(seal_model(f, 1, NULL), SP_OK);
+	assert_model(f, "");
+	assert_int_equal(seal_model(f, 2, NULL), SP_OK);
+	assert_int_equal(seal_model(f, 3, "model-c"), SP_OK);
+	assert_model(f, "model-c");
+	assert_int_equal(seal_model(f, 4, NULL), SP_E_USAGE);
+	assert_model(f, "model-c");
+}
+
 /* A failed seal removes what it created, and only that (F6). */
 static void
 test_failed_seal_cleans(void **state)
@@ -633,6 +702,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_symlinks, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_out_dir_rules, setup,
 					    teardown),
+	    cmocka_unit_test_setup_teardown(test_model_id, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_failed_seal_cleans, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_fifo_refused, setup, teardown),

@@ -61,7 +61,9 @@ struct fx {
 	uint64_t memory_mib;
 	uint64_t chunk;
 	const char *signing_key;
-	const char *sign_key; /* for do_seal() */
+	const char *model_id;	/* pinned by do_unseal_at() */
+	const char *sign_key;	/* for do_seal() */
+	const char *seal_model; /* for do_seal() */
 	char base[FX_PATH];
 	char in[FX_PATH];
 	char store[FX_PATH];
@@ -208,6 +210,7 @@ do_seal(struct fx *f, uint64_t version)
 	o.version = version;
 	o.segment_size = f->segment_size;
 	o.sign_key = f->sign_key;
+	o.model_id = f->seal_model;
 	return seal_run(&o);
 }
 
@@ -229,6 +232,7 @@ do_unseal_at(struct fx *f, const char *target, uint64_t min_version,
 	o.memory_mib = f->memory_mib;
 	o.chunk = f->chunk;
 	o.signing_key = f->signing_key;
+	o.model_id = f->model_id;
 	return unseal_run(&o, f->key, res != NULL ? res : &dummy);
 }
 
@@ -1349,6 +1353,87 @@ test_key_holder_forgery_needs_signature(void **state)
 	f->signing_key = NULL;
 }
 
+/*
+ * Another model sealed under the same key, with a higher version, served
+ * in place of this one (h22 F2): it authenticates, so only the pinned
+ * model identity refuses it, before any blob is read (the store below
+ * has none left to read).
+ */
+static void
+test_model_id(void **state)
+{
+	struct fx *f = *state;
+	struct fx other;
+	char blobs[FX_PATH];
+	char cmd[4 * FX_PATH];
+
+	/* This model, sealed with its identity: pinned or not, it opens. */
+	rm_rf(f->store);
+	f->seal_model = "model-a";
+	assert_int_equal(do_seal(f, 3), SP_OK);
+	f->model_id = "model-a";
+	assert_int_equal(do_unseal(f, 3, NULL), SP_OK);
+	check_all(f);
+	f->model_id = NULL;
+	assert_int_equal(do_unseal(f, 3, NULL), SP_OK);
+	check_all(f);
+
+	/* Another model, same key, version 9, swapped in whole. */
+	other = *f;
+	path_join(other.in, f->base, "in-b");
+	path_join(other.store, f->base, "store-b");
+	assert_int_equal(mkdir(other.in, 0755), 0);
+	write_file(other.in, "model.gguf", "other weights", 13);
+	other.seal_model = "model-b";
+	assert_int_equal(do_seal(&other, 9), SP_OK);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && cp -a '%s' '%s'", f->store,
+		 other.store, f->store);
+	assert_int_equal(system(cmd), 0);
+
+	/* Not pinned: accepted, as before model identities (documented). */
+	assert_int_equal(do_unseal(f, 3, NULL), SP_OK);
+	unseal_clean(f->target);
+
+	f->model_id = "model-a";
+	expect_reason(f, SP_E_INTEGRITY, "manifest_model_mismatch");
+	path_join(blobs, f->store, MANIFEST_BLOB_DIR);
+	rm_rf(blobs);
+	expect_reason(f, SP_E_INTEGRITY, "manifest_model_mismatch");
+
+	/* A manifest without "model" under a pin is refused too. */
+	rm_rf(f->store);
+	f->seal_model = NULL;
+	assert_int_equal(do_seal(f, 3), SP_OK);
+	expect_reason(f, SP_E_INTEGRITY, "manifest_model_mismatch");
+	f->model_id = NULL;
+	assert_int_equal(do_unseal(f, 3, NULL), SP_OK);
+	check_all(f);
+}
+
+/* A manifest.sig over MANIFEST_SIG_MAX is a signature failure, not the
+ * manifest's (h22 F5). */
+static void
+test_signature_too_large(void **state)
+{
+	struct fx *f = *state;
+	unsigned char junk[MANIFEST_SIG_MAX + 45];
+	char priv[FX_PATH];
+	char pub[FX_PATH];
+
+	pem_key(f, "owner.key", "owner.pub");
+	path_join(priv, f->base, "owner.key");
+	path_join(pub, f->base, "owner.pub");
+	rm_rf(f->store);
+	f->sign_key = priv;
+	assert_int_equal(do_seal(f, 3), SP_OK);
+	f->sign_key = NULL;
+	memset(junk, 0x30, sizeof(junk));
+	write_file(f->store, UNSEAL_SIG_NAME, junk, sizeof(junk));
+	f->signing_key = pub;
+	expect_reason(f, SP_E_INTEGRITY, "manifest_sig_too_large");
+	f->signing_key = NULL;
+}
+
 /* A later file fails: the earlier, already renamed ones go too. */
 static void
 test_late_failure_removes_earlier(void **state)
@@ -1403,6 +1488,9 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_target_not_ours, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_no_room, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_model_id, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_signature_too_large, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_late_failure_removes_earlier,
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_many_files, setup, teardown),
