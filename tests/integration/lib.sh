@@ -117,6 +117,56 @@ sp_require() {
 	esac
 }
 
+# sp_free_port_pair: a loopback port P with P+1 free too (swtpm's
+# server and control ports), both just released.
+sp_free_port_pair() {
+	"$PY" -c 'import socket
+for _ in range(50):
+    a = socket.socket()
+    a.bind(("127.0.0.1", 0))
+    p = a.getsockname()[1]
+    b = socket.socket()
+    try:
+        b.bind(("127.0.0.1", p + 1))
+    except OSError:
+        continue
+    print(p)
+    break'
+}
+
+# sp_start_swtpm STATE_DIR: a swtpm on a free loopback port pair with
+# its state in STATE_DIR; sets SWTPM_PORT, SWTPM_PID and SWTPM_TCTI, or
+# returns 1. A try that does not answer within 10 s (slow under a
+# sanitizer build on a busy machine) is stopped before the next one,
+# which would otherwise find the state locked.
+sp_start_swtpm() {
+	local state=$1 try i log=$WORK/swtpm.log
+	for try in 1 2 3; do
+		SWTPM_PORT=$(sp_free_port_pair)
+		[ -n "$SWTPM_PORT" ] || continue
+		swtpm socket --tpm2 \
+			--server "type=tcp,port=$SWTPM_PORT,bindaddr=127.0.0.1" \
+			--ctrl "type=tcp,port=$((SWTPM_PORT + 1)),bindaddr=127.0.0.1" \
+			--tpmstate "dir=$state" \
+			--flags not-need-init,startup-clear >"$log" 2>&1 &
+		SWTPM_PID=$!
+		SP_PIDS+=("$SWTPM_PID")
+		SWTPM_TCTI="swtpm:host=127.0.0.1,port=$SWTPM_PORT"
+		for i in $(seq 100); do
+			kill -0 "$SWTPM_PID" 2>/dev/null || break
+			TPM2TOOLS_TCTI=$SWTPM_TCTI timeout 5 \
+				tpm2_getcap properties-fixed >/dev/null 2>&1 &&
+				return 0
+			sleep 0.1
+		done
+		sp_log "swtpm try $try did not answer ($i polls):"
+		cat "$log" >&2
+		kill "$SWTPM_PID" 2>/dev/null
+		wait "$SWTPM_PID" 2>/dev/null
+	done
+	return 1
+}
+
 # sp_tmpdir VAR [BASE]: a fresh directory (under /tmp by default),
 # removed on exit.
 sp_tmpdir() {

@@ -177,24 +177,10 @@ done
 if command -v swtpm >/dev/null && command -v tpm2_pcrextend >/dev/null; then
 	mkdir -p "$WORK/swtpm"
 	started=0
-	for try in 1 2 3 4 5; do
-		port=$(sp_free_port)
-		swtpm socket --tpm2 \
-			--server "type=tcp,port=$port,bindaddr=127.0.0.1" \
-			--ctrl "type=tcp,port=$((port + 1)),bindaddr=127.0.0.1" \
-			--tpmstate "dir=$WORK/swtpm" \
-			--flags not-need-init,startup-clear \
-			>"$WORK/swtpm.log" 2>&1 &
-		SP_PIDS+=($!)
-		TCTI="swtpm:host=127.0.0.1,port=$port"
-		for i in $(seq 30); do
-			TPM2TOOLS_TCTI=$TCTI timeout 5 tpm2_pcrread sha256:8 \
-				>/dev/null 2>&1 && started=1 && break
-			sleep 0.1
-		done
-		[ $started = 1 ] && break
-		sp_log "swtpm try $try did not answer"
-	done
+	if sp_start_swtpm "$WORK/swtpm"; then
+		started=1
+		TCTI=$SWTPM_TCTI
+	fi
 	sed 's/^algorithm = "sha384"$/algorithm = "sha256"/' "$INIT_TOML" \
 		>"$WORK/init-256.toml"
 	d=$(sha256sum "$WORK/init-256.toml" | cut -d' ' -f1)

@@ -31,38 +31,14 @@ AZ=/work/shared/testdata/tee/azure-hcl
 [ -d "$AZ" ] || AZ=$SEALPOD_SRC/../shared/testdata/tee/azure-hcl
 [ -f "$AZ/trustee-snp/hcl-report.bin" ] || sp_skip "no Azure HCL samples"
 
-# swtpm on a free loopback port pair; a try that does not answer is
-# killed before the next, which would otherwise find the state locked.
 STATE=$WORK/swtpm
 mkdir -p "$STATE"
-started=0
-for try in 1 2 3 4 5; do
-	port=$(sp_free_port)
-	swtpm socket --tpm2 \
-		--server "type=tcp,port=$port,bindaddr=127.0.0.1" \
-		--ctrl "type=tcp,port=$((port + 1)),bindaddr=127.0.0.1" \
-		--tpmstate "dir=$STATE" --flags not-need-init,startup-clear \
-		>"$WORK/swtpm.log" 2>&1 &
-	swtpm_pid=$!
-	SP_PIDS+=("$swtpm_pid")
-	export TPM2TOOLS_TCTI="swtpm:host=127.0.0.1,port=$port"
-	for _ in $(seq 50); do
-		kill -0 "$swtpm_pid" 2>/dev/null || break
-		timeout 5 tpm2_getcap properties-fixed >/dev/null 2>&1 &&
-			started=1 && break
-		sleep 0.1
-	done
-	[ $started = 1 ] && break
-	sp_log "swtpm try $try did not answer:"
-	cat "$WORK/swtpm.log" >&2
-	kill "$swtpm_pid" 2>/dev/null
-	wait "$swtpm_pid" 2>/dev/null
-done
-[ $started = 1 ] || {
+sp_start_swtpm "$STATE" || {
 	sp_log "FAIL: swtpm did not start"
 	exit 1
 }
-TPM_PORT=$port
+export TPM2TOOLS_TCTI=$SWTPM_TCTI
+TPM_PORT=$SWTPM_PORT
 
 # The vTPM's AK at 0x81000003, as on Azure.
 tpm() { timeout 30 "$@" >>"$WORK/tpm2.log" 2>&1; }
