@@ -9,8 +9,15 @@
 # too). Measured per proxy:
 #   rps       requests/s, small body, kept-alive connections (wrk)
 #   p50/p99   latency of those requests
-#   hs/s      new connections with a full TLS handshake each (wrk with
-#             Connection: close; wrk does not resume sessions)
+#   hs/s      new connections with a TLS handshake each (wrk with
+#             Connection: close). wrk keeps each connection's session and
+#             offers its ticket when it reconnects, so these are TLS 1.3
+#             resumptions (PSK with a fresh ECDHE share, no certificate
+#             sent or signed), for every proxy alike
+#   cpu       proxy CPU time (utime+stime of its processes) per request
+#             on kept-alive connections and per handshake: the cost of
+#             the work itself, much less sensitive to other load on the
+#             machine than the rates
 #   MiB/s     1 MiB bodies on 8 kept-alive connections
 #   h2 rps    small body over HTTP/2, 10 connections x 10 streams (h2load)
 #   KiB/conn  RSS growth per idle kept-alive TLS connection (N of them)
@@ -18,6 +25,8 @@
 # Prints a table and ratios against HAProxy. Runs about 3 minutes.
 #
 # Usage: scripts/bench-sidecar.sh [-d SECONDS] [-n IDLE_CONNS]
+# Env: SEALPOD_BENCH_BUILD (build dir), SEALPOD_BENCH_SIDECAR (prebuilt
+# binary, no build), PROXY_CPU, LOAD_CPU, SP_LOG_LEVEL, KEEP_TMP.
 # Needs root for apt (skipped when the tools are present).
 set -euo pipefail
 
@@ -62,10 +71,14 @@ if [ "${#need[@]}" -gt 0 ]; then
 	apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 "$SRC/scripts/install-deps.sh" >/dev/null || echo "warning: install-deps.sh failed" >&2
-cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-	-DSEALPOD_TESTS=OFF >/dev/null
-cmake --build "$BUILD" -j2 --target sealpod-sidecar >/dev/null
-SIDECAR=$BUILD/sidecar/sealpod-sidecar
+# SEALPOD_BENCH_SIDECAR: a prebuilt binary to measure instead (A/B runs).
+SIDECAR=${SEALPOD_BENCH_SIDECAR:-}
+if [ -z "$SIDECAR" ]; then
+	cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+		-DSEALPOD_TESTS=OFF >/dev/null
+	cmake --build "$BUILD" -j2 --target sealpod-sidecar >/dev/null
+	SIDECAR=$BUILD/sidecar/sealpod-sidecar
+fi
 
 free_port() {
 	"$PY" -c 'import socket
@@ -148,7 +161,10 @@ frontend fe
   use_backend sse if { path_beg /sse }
   default_backend be
 backend be
-  http-reuse always
+  # HAProxy's default: a client connection's first request never rides
+  # a backend connection another client used, as in sealpod (which never
+  # shares them at all). "always" would measure weaker isolation.
+  http-reuse safe
   server s1 127.0.0.1:$BPORT
 backend sse
   server s2 127.0.0.1:$SSE_PORT
@@ -289,22 +305,48 @@ wrk_rps() {
 }
 wrk_pct() { to_ms "$(awk -v p="$2" '$1 == p {print $2}' "$1")"; }
 
+# CPU clock ticks (utime + stime) of the comma-separated pids in $1.
+cpu_ticks() {
+	local p t=0
+	for p in ${1//,/ }; do
+		t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null ||
+			echo 0)))
+	done
+	echo "$t"
+}
+
+# Microseconds of CPU per request: TICKS_BEFORE TICKS_AFTER WRK_OUTPUT.
+cpu_per_req() {
+	local n
+	n=$(awk '/ requests in / {print $1}' "$3")
+	awk -v a="$1" -v b="$2" -v n="${n:-0}" -v hz="$(getconf CLK_TCK)" \
+		'BEGIN { if (n > 0) printf "%.2f\n", (b - a) * 1e6 / hz / n;
+		         else print "nan" }'
+}
+
 declare -A R
 
 measure() {
-	local name=$1 url
+	local name=$1 url pids t0 t1
 	start_proxy "$name"
 	url="https://127.0.0.1:$PORT"
 	# warm up
 	timeout 10 taskset -c "$LOAD_CPU" wrk -t1 -c10 -d1s "$url/small" \
 		>/dev/null 2>&1 || true
 
+	pids=$(proxy_pids)
+	t0=$(cpu_ticks "$pids")
 	wrk_run "$T/$name.ka" -c50 "$url/small"
+	t1=$(cpu_ticks "$pids")
+	R[$name.cpu_rq]=$(cpu_per_req "$t0" "$t1" "$T/$name.ka")
 	R[$name.rps]=$(wrk_rps "$T/$name.ka")
 	R[$name.p50]=$(wrk_pct "$T/$name.ka" 50%)
 	R[$name.p99]=$(wrk_pct "$T/$name.ka" 99%)
 
+	t0=$(cpu_ticks "$pids")
 	wrk_run "$T/$name.hs" -c20 -H "Connection: close" "$url/small"
+	t1=$(cpu_ticks "$pids")
+	R[$name.cpu_hs]=$(cpu_per_req "$t0" "$t1" "$T/$name.hs")
 	R[$name.hs]=$(wrk_rps "$T/$name.hs")
 
 	wrk_run "$T/$name.big" -c8 "$url/big"
@@ -350,7 +392,9 @@ def f(k):
 rows = [("rps", "req/s keep-alive (small)", 1),
         ("p50", "p50 latency ms", -1),
         ("p99", "p99 latency ms", -1),
+        ("cpu_rq", "proxy CPU us/request", -1),
         ("hs", "new TLS handshakes/s", 1),
+        ("cpu_hs", "proxy CPU us/handshake", -1),
         ("mib", "1 MiB bodies, MiB/s", 1),
         ("h2", "h2 req/s (h2load)", 1),
         ("idle", "KiB per idle TLS conn", -1),

@@ -166,6 +166,9 @@ backend_close(struct conn *c)
 	c->be_in = 0;
 	c->be_out = 0;
 	c->be_connecting = 0;
+	c->be_try = 0;
+	c->be_hup = 0;
+	c->be_short = 0;
 	c->be_keep = 0;
 	free(c->req_head);
 	c->req_head = NULL;
@@ -521,6 +524,21 @@ client_eof(struct conn *c)
 }
 
 /*
+ * A recv() came back short and no input event came since, so the socket
+ * is empty: wait for the next edge instead of calling SSL_read() again.
+ * Not after a hang-up, whose EOF must still be read, nor while OpenSSL
+ * holds bytes it already read. Data arriving later raises a new event,
+ * and events are only taken after the run queue, so none is lost.
+ */
+static void
+client_drained(struct conn *c)
+{
+	if (c->sock.drained && !c->cli_hup && !SSL_has_pending(c->ssl)) {
+		c->cli_in = 0;
+	}
+}
+
+/*
  * Read from the client. Without a buffer (an idle keep-alive connection)
  * the bytes land in the worker's scratch and a buffer is taken only once
  * some arrived, so a connection waiting for its next request holds none.
@@ -560,6 +578,7 @@ client_read(struct conn *c)
 	if (n > 0) {
 		b->end += (size_t)n;
 		proxy_tls_read_done(c);
+		client_drained(c);
 		touch(c);
 		progress = 1;
 		goto out;
@@ -633,8 +652,15 @@ backend_open(struct conn *c)
 
 	c->be_fd = fd;
 	c->be_in = 0;
+	c->be_hup = 0;
+	c->be_short = 0;
 	c->be_out = done;
 	c->be_connecting = !done;
+	/*
+	 * On loopback the handshake is usually over when connect() returns
+	 * EINPROGRESS: send at once rather than wait a round for EPOLLOUT.
+	 */
+	c->be_try = !done;
 	if (c->be_connecting) {
 		set_timer(c, TM_CONNECT, cfg_of(c)->connect_s * SEC_NS);
 	}
@@ -959,6 +985,15 @@ out:
 	return progress;
 }
 
+static void
+backend_connected(struct conn *c)
+{
+	c->be_connecting = 0;
+	c->be_try = 0;
+	c->be_out = 1;
+	set_idle_timer(c);
+}
+
 static int
 backend_check_connect(struct conn *c)
 {
@@ -974,10 +1009,16 @@ backend_check_connect(struct conn *c)
 		backend_fail(c, 502, "backend_connect", err);
 		goto out;
 	}
-	c->be_connecting = 0;
-	set_idle_timer(c);
+	backend_connected(c);
 out:
 	return progress;
+}
+
+/* A first send may be tried while connecting; otherwise wait for out. */
+static int
+backend_writable(const struct conn *c)
+{
+	return c->be_connecting ? c->be_try : c->be_out;
 }
 
 static int
@@ -991,7 +1032,7 @@ backend_write(struct conn *c)
 	ssize_t n;
 	int progress = 0;
 
-	if (!active(c) || c->be_fd < 0 || c->be_connecting || !c->be_out ||
+	if (!active(c) || c->be_fd < 0 || !backend_writable(c) ||
 	    c->req == RQ_IDLE || c->req == RQ_HEAD) {
 		goto out;
 	}
@@ -1007,16 +1048,25 @@ backend_write(struct conn *c)
 
 	n = sendmsg(c->be_fd, &msg, MSG_NOSIGNAL);
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+		/* Not connected yet: EPOLLOUT, then the connect check. */
+		c->be_try = 0;
 		c->be_out = 0;
 		goto out;
 	}
 	progress = 1;
 	if (n < 0 && errno != EINTR) {
-		backend_fail(c, 502, "backend_write", errno);
+		backend_fail(c, 502,
+			     c->be_connecting ? "backend_connect"
+					      : "backend_write",
+			     errno);
 		goto out;
 	}
 	if (n < 0) {
 		goto out;
+	}
+	if (c->be_connecting) {
+		/* Bytes were taken, so the connection is up. */
+		backend_connected(c);
 	}
 
 	k = (size_t)n < head_left ? (size_t)n : head_left;
@@ -1067,10 +1117,17 @@ static int
 backend_read(struct conn *c)
 {
 	struct iobuf *b = &c->b2c;
+	size_t room;
 	ssize_t n;
 	int progress = 0;
 
 	if (!active(c) || c->be_fd < 0 || c->be_connecting || !c->be_in) {
+		goto out;
+	}
+	if (c->resp != RS_HEAD && c->resp != RS_BODY && c->be_short &&
+	    !c->be_hup) {
+		/* The last read emptied the socket and no event came since. */
+		c->be_in = 0;
 		goto out;
 	}
 	if (c->resp != RS_HEAD && c->resp != RS_BODY) {
@@ -1093,14 +1150,25 @@ backend_read(struct conn *c)
 		goto out;
 	}
 
-	n = recv(c->be_fd, b->data + b->end, b->cap - b->end, 0);
+	room = b->cap - b->end;
+	n = recv(c->be_fd, b->data + b->end, room, 0);
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 		c->be_in = 0;
 		goto out;
 	}
 	progress = 1;
+	c->be_short = n > 0 && (size_t)n < room;
 	if (n > 0) {
 		b->end += (size_t)n;
+		/*
+		 * Once the response flows, a short read means the socket is
+		 * empty: wait for the next edge, not for EAGAIN (a hang-up's
+		 * EOF is still read). Before that, backend_unread() keeps
+		 * reading so that a head and its body leave together.
+		 */
+		if ((size_t)n < room && !c->be_hup && c->resp_started) {
+			c->be_in = 0;
+		}
 		touch(c);
 	} else if (n == 0) {
 		backend_eof(c);
@@ -1656,6 +1724,10 @@ proxy_event(struct conn *c, int backend, uint32_t ev)
 	if (backend) {
 		if ((ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) {
 			c->be_in = 1;
+			c->be_short = 0;
+		}
+		if ((ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) {
+			c->be_hup = 1;
 		}
 		if ((ev & (EPOLLOUT | EPOLLHUP | EPOLLERR)) != 0) {
 			c->be_out = 1;
@@ -1663,11 +1735,13 @@ proxy_event(struct conn *c, int backend, uint32_t ev)
 	} else {
 		if ((ev & EPOLLIN) != 0) {
 			c->cli_in = 1;
+			c->sock.drained = 0;
 		}
 		if ((ev & EPOLLOUT) != 0) {
 			c->cli_out = 1;
 		}
 		if ((ev & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) {
+			c->sock.drained = 0;
 			c->cli_hup = 1;
 			c->cli_in = 1;
 			c->cli_out = 1;

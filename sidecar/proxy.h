@@ -88,7 +88,10 @@ struct conn {
 	unsigned be_in : 1;
 	unsigned be_out : 1;
 	unsigned be_connecting : 1;
-	unsigned be_keep : 1; /* last response allows reuse */
+	unsigned be_try : 1;   /* connecting: try the first send right away */
+	unsigned be_hup : 1;   /* hang-up seen: read on to the EOF */
+	unsigned be_short : 1; /* last recv() short, no event since */
+	unsigned be_keep : 1;  /* last response allows reuse */
 
 	enum proxy_phase phase;
 	enum proxy_req req;

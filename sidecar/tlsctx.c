@@ -282,9 +282,15 @@ configure(SSL_CTX *ctx)
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
 				     SSL_OP_CIPHER_SERVER_PREFERENCE |
 				     SSL_OP_NO_COMPRESSION);
+	/*
+	 * NO_AUTO_CHAIN: the chain sent is the one the PEM file holds
+	 * (load_chain), not one OpenSSL rebuilds from a store on every full
+	 * handshake; the store holds only client CAs anyway.
+	 */
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
 				  SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-				  SSL_MODE_RELEASE_BUFFERS);
+				  SSL_MODE_RELEASE_BUFFERS |
+				  SSL_MODE_NO_AUTO_CHAIN);
 	SSL_CTX_set_num_tickets(ctx, 1);
 	/*
 	 * Resumption is by stateless tickets only: no server-side session
@@ -449,13 +455,21 @@ sock_read(BIO *b, char *p, int n)
 	ssize_t r;
 
 	BIO_clear_retry_flags(b);
+	if (sk->drained) {
+		/* Empty since the last read and no event since: no syscall. */
+		BIO_set_retry_read(b);
+		r = -1;
+		goto out;
+	}
 	r = recv(sk->fd, p, (size_t)n, 0);
+	sk->drained = r > 0 && r < n;
 	if (r == 0) {
 		sk->eof = 1;
 	} else if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
 			     errno == EINTR)) {
 		BIO_set_retry_read(b);
 	}
+out:
 	return (int)r;
 }
 

@@ -76,13 +76,17 @@ enum tlsctx_fail {
  * possible; the caller clears it before the last record of a burst, whose
  * send pushes them all out, or calls tlsctx_sock_push(). held says a send
  * with MSG_MORE may still wait; eof is set once the peer closed (for
- * OpenSSL's unexpected-EOF check).
+ * OpenSSL's unexpected-EOF check). drained is set when a recv() returns
+ * fewer bytes than asked, so the socket was empty then: until the owner
+ * clears it on its next edge-triggered input event, reads return "retry"
+ * without a recv() that could only say EAGAIN (more data raises an event).
  */
 struct tlsctx_sock {
 	int fd;
 	int more;
 	int held;
 	int eof;
+	int drained;
 };
 
 /*
