@@ -529,9 +529,34 @@ spdm_nonce(const unsigned char *ddigest, size_t dlen,
 }
 
 /* NVIDIA evidence for optional or required; logs why when there is none. */
+/*
+ * Reasons under which `gpu: optional` attests without GPU evidence: no
+ * NVML, no GPU, or GPUs not in confidential-computing mode. Anything
+ * else (devtools mode, a report over another nonce, sizes out of
+ * bounds, failing calls) means a GPU is present and cannot be trusted,
+ * and attesting as if it were absent would hide it from the verifier.
+ */
+static int
+gpu_absent(const char *why)
+{
+	static const char *const absent[] = {
+	    "gpu_library_missing",
+	    "gpu_none_found",
+	    "gpu_cc_off",
+	};
+	size_t i;
+	int yes = 0;
+
+	for (i = 0; why != NULL && i < sizeof(absent) / sizeof(absent[0]);
+	     i++) {
+		yes |= strcmp(why, absent[i]) == 0;
+	}
+	return yes;
+}
+
 static enum sp_err
 nvidia_evidence(enum gpu_mode mode, const unsigned char *ddigest, size_t dlen,
-		char **out)
+		char **out, int *present)
 {
 	unsigned char nonce[GPU_NONCE_LEN];
 	char hex[2 * GPU_NONCE_LEN + 1];
@@ -542,8 +567,10 @@ nvidia_evidence(enum gpu_mode mode, const unsigned char *ddigest, size_t dlen,
 	log_event(LOG_DEBUG, "gpu.nvidia.nonce", NULL,
 		  LOG_STR("spdm_nonce", hex_encode(nonce, sizeof(nonce), hex)));
 	rc = nvidia_collect(nonce, out, &why);
+	*present = rc != SP_OK && !gpu_absent(why);
 	if (rc != SP_OK) {
-		log_event(mode == GPU_REQUIRED ? LOG_ERR : LOG_WARN,
+		/* A GPU that is there but misbehaves fails optional too. */
+		log_event(mode == GPU_REQUIRED || *present ? LOG_ERR : LOG_WARN,
 			  "gpu.nvidia.failed", why, LOG_STR("step", "collect"),
 			  LOG_STR("gpu", gpu_mode_name(mode)));
 	}
@@ -582,6 +609,7 @@ gpu_additional_evidence(enum gpu_mode mode, const unsigned char *ddigest,
 			size_t dlen, char **out)
 {
 	enum sp_err rc = SP_E_INTERNAL;
+	int present = 0;
 
 	if (ddigest == NULL || dlen == 0 || dlen > GPU_DIGEST_MAX) {
 		goto out;
@@ -591,18 +619,18 @@ gpu_additional_evidence(enum gpu_mode mode, const unsigned char *ddigest,
 		goto out;
 	}
 	if (mode != GPU_NONE) {
-		rc = nvidia_evidence(mode, ddigest, dlen, out);
+		rc = nvidia_evidence(mode, ddigest, dlen, out, &present);
 		if (rc == SP_OK || rc == SP_E_INTERNAL) {
 			goto out;
 		}
-		if (mode == GPU_REQUIRED) {
+		if (mode == GPU_REQUIRED || present) {
 			log_event(LOG_ERR, "gpu.evidence.failed",
 				  "gpu_evidence_unavailable",
 				  LOG_STR("gpu", gpu_mode_name(mode)));
 			goto out;
 		}
 	}
-	/* none, or optional without a GPU that can attest: no devices. */
+	/* none, or optional without a confidential GPU: no devices. */
 	*out = strdup("");
 	rc = *out != NULL ? SP_OK : SP_E_INTERNAL;
 out:

@@ -137,6 +137,18 @@ sp_check "optional_no_lib: no warning naming the library" \
 	logcheck reason '^gpu_library_missing$' "$ERR" >/dev/null
 rm -rf "$TARGET" "$TLS_DIR"
 
+# 4b. optional, a GPU in devtools mode: a GPU is there and cannot be
+# trusted, so optional must not attest as if it were absent.
+attests_before=$(sp_audit_count endpoint=attest)
+resources_before=$(sp_audit_count endpoint=resource)
+run_gpu optional_devtools optional "$NVML" SEALPOD_NVML_DEVTOOLS=on
+sp_expect_failed_closed optional_devtools "$EXIT_ATTEST" \
+	'^gpu_cc_devtools$'
+sp_check "optional_devtools: evidence sent without the GPU" \
+	test "$(sp_audit_count endpoint=attest)" -eq "$attests_before"
+sp_check "optional_devtools: a resource was requested" \
+	test "$(sp_audit_count endpoint=resource)" -eq "$resources_before"
+
 # 5. required, the library claims a report larger than its buffer.
 before=$(sp_audit_count endpoint=attest)
 run_gpu oversize required "$NVML" SEALPOD_NVML_FAULT=oversize-report

@@ -252,8 +252,10 @@ test_nvidia_two_gpus(void **state)
 
 /*
  * Each refusal: required fails by name (in preflight too, unless it is
- * per device), optional goes on without; inits: nvmlInit_v2 calls that
- * succeed, each to be matched by nvmlShutdown.
+ * per device); optional goes on without only when no confidential GPU is
+ * there (none found, CC off) and fails like required when a GPU is there
+ * but cannot be trusted; inits: nvmlInit_v2 calls that succeed, each to
+ * be matched by nvmlShutdown.
  */
 static void
 expect_refusal(const char *gpus, const char *name, const char *value,
@@ -274,9 +276,17 @@ expect_refusal(const char *gpus, const char *name, const char *value,
 			 SP_E_ATTEST);
 	assert_null(ae);
 	assert_true(fake_log_has("\"reason\":\"gpu_evidence_unavailable\""));
-	assert_int_equal(gpu_additional_evidence(GPU_OPTIONAL, d, dlen, &ae),
-			 SP_OK);
-	assert_string_equal(ae, "");
+	if (strcmp(reason, "gpu_cc_off") == 0 ||
+	    strcmp(reason, "gpu_none_found") == 0) {
+		assert_int_equal(
+		    gpu_additional_evidence(GPU_OPTIONAL, d, dlen, &ae), SP_OK);
+		assert_string_equal(ae, "");
+	} else {
+		assert_int_equal(
+		    gpu_additional_evidence(GPU_OPTIONAL, d, dlen, &ae),
+		    SP_E_ATTEST);
+		assert_null(ae);
+	}
 	free(ae);
 	assert_true(fake_log_has(want));
 	assert_balanced(3, 3 * inits);
