@@ -617,7 +617,9 @@ http_stream_body_cb(char *ptr, size_t size, size_t nmemb, void *arg)
 			sc->sink_rc = sc->sink(sc->arg, ptr, part);
 			sc->delivered += sc->sink_rc == 0 ? part : 0;
 		}
-		sc->why = "server sent more than the range";
+		if (sc->sink_rc == 0) {
+			sc->why = "server sent more than the range";
+		}
 		goto out;
 	}
 

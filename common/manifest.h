@@ -42,7 +42,13 @@
 #define MANIFEST_DEPTH_MAX     64   /* components of one path */
 #define MANIFEST_BLOB_HEX      64   /* lower-case hex SHA-256 */
 /* "model": 1 to MANIFEST_MODEL_ID_MAX of [A-Za-z0-9._-]. */
-#define MANIFEST_MODEL_ID_MAX 128
+#define MANIFEST_MODEL_ID_MAX	  128
+#define MANIFEST_MODEL_ID_STR_(n) #n
+#define MANIFEST_MODEL_ID_STR(n)  MANIFEST_MODEL_ID_STR_(n)
+/* The rule in words, for usage errors (follows MANIFEST_MODEL_ID_MAX). */
+#define MANIFEST_MODEL_ID_RULE                                                 \
+	"--model-id needs 1-" MANIFEST_MODEL_ID_STR(                           \
+	    MANIFEST_MODEL_ID_MAX) " characters of A-Za-z0-9._-"
 /* Top-level names starting with this are sealpod's own in the target. */
 #define MANIFEST_RESERVED_PREFIX ".sealpod-"
 

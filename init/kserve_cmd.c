@@ -47,9 +47,7 @@ kserve_option(int c, const char *arg, struct kserve_opts *o)
 	} else if (c == 'M') {
 		o->model_id = arg;
 		if (manifest_model_id_check(arg) != NULL) {
-			rc = kserve_usage("--model-id needs 1-128 characters "
-					  "of A-Za-z0-9._-",
-					  arg);
+			rc = kserve_usage(MANIFEST_MODEL_ID_RULE, arg);
 		}
 	} else if (c == 'h') {
 		printf(

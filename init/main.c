@@ -914,9 +914,7 @@ seal_option(int c, const char *arg, struct seal_opts *so)
 	} else if (c == 'M') {
 		so->model_id = arg;
 		if (manifest_model_id_check(arg) != NULL) {
-			rc = usage_error("--model-id needs 1-128 characters of "
-					 "A-Za-z0-9._-",
-					 arg);
+			rc = usage_error(MANIFEST_MODEL_ID_RULE, arg);
 		}
 	} else if (c == 'L') {
 		so->follow_external = 1;

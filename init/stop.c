@@ -176,13 +176,15 @@ void
 stop_attest_begin(void)
 {
 	uint64_t budget = stop_attest_s;
+	uint64_t now = now_ns();
 
-	if (budget > UINT64_MAX / 1000000000ULL) {
-		budget = UINT64_MAX / 1000000000ULL;
+	/* Saturate: a deadline that wrapped would fire at once. */
+	if (budget > (UINT64_MAX - now) / 1000000000ULL) {
+		budget = (UINT64_MAX - now) / 1000000000ULL;
 	}
 	if (budget != 0) {
 		__atomic_store_n(&stop_attest_deadline,
-				 now_ns() + budget * 1000000000ULL,
+				 now + budget * 1000000000ULL,
 				 __ATOMIC_RELEASE);
 		__atomic_store_n(&stop_attest_state, STOP_ATTEST_ARMED,
 				 __ATOMIC_RELEASE);

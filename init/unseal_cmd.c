@@ -90,9 +90,7 @@ unseal_option(int c, const char *arg, struct unseal_cmd_opts *o)
 	} else if (c == 'M') {
 		u->model_id = arg;
 		if (manifest_model_id_check(arg) != NULL) {
-			rc = unseal_usage("--model-id needs 1-128 characters "
-					  "of A-Za-z0-9._-",
-					  arg);
+			rc = unseal_usage(MANIFEST_MODEL_ID_RULE, arg);
 		}
 	} else if (c == 'w') {
 		rc = number(arg, 1, UNSEAL_PIPE_WORKERS_MAX, &n);

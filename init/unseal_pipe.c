@@ -931,7 +931,7 @@ stream_read(struct worker *w, struct slot *s, size_t have, uint64_t end)
 			rc = SP_E_INTEGRITY;
 			goto out;
 		}
-		if (rc != SP_E_FETCH || pipe_failed(pp)) {
+		if (rc != SP_E_FETCH || !pp->retry || pipe_failed(pp)) {
 			break;
 		}
 
