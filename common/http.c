@@ -7,6 +7,7 @@
  * This module does not log: URLs may carry names the caller must not log,
  * so the caller logs with resp->errbuf or errbuf.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
@@ -40,6 +41,7 @@ struct http_client {
 	size_t hdr_bytes;      /* response header bytes of this request */
 	int hdr_over;	       /* they passed HTTP_HEADERS_MAX */
 	const struct http_hdr_capture *capture; /* headers to keep */
+	uint64_t range_total; /* last Content-Range's complete length */
 };
 
 /* What a streamed transfer has learnt so far. */
@@ -211,6 +213,12 @@ void
 http_set_capture(struct http_client *c, const struct http_hdr_capture *list)
 {
 	c->capture = list;
+}
+
+uint64_t
+http_last_range_total(struct http_client *c)
+{
+	return c->range_total;
 }
 
 long
@@ -546,6 +554,7 @@ http_stream_header_cb(char *ptr, size_t size, size_t nmemb, void *arg)
 	static const char name[] = "content-range:";
 	char line[HTTP_RANGE_MAX + sizeof(name)];
 	unsigned long long start;
+	unsigned long long total;
 	char *p;
 	char *end;
 
@@ -566,6 +575,19 @@ http_stream_header_cb(char *ptr, size_t size, size_t nmemb, void *arg)
 		goto out;
 	}
 	p += 6;
+
+	/* The complete length: also from a 416, whose range is "*". */
+	end = strchr(p, '/');
+	if (end != NULL && end[1] >= '0' && end[1] <= '9') {
+		errno = 0;
+		total = strtoull(end + 1, &end, 10);
+		end += strspn(end, " \t\r\n");
+		sc->c->range_total =
+		    errno == 0 && *end == '\0' && total < UINT64_MAX
+			? total
+			: UINT64_MAX;
+	}
+
 	if (*p < '0' || *p > '9') {
 		goto out;
 	}
@@ -711,6 +733,7 @@ http_stream(struct http_client *c, const char *url, const char *const *headers,
 	}
 	sc.c = c;
 	sc.h = c->h;
+	c->range_total = UINT64_MAX;
 	sc.sink = sink;
 	sc.arg = arg;
 	sc.offset = offset;

@@ -12,6 +12,7 @@
 #define SEALPOD_HTTP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "err.h"
 
@@ -106,6 +107,13 @@ SP_MUST_CHECK int http_stream(struct http_client *c, const char *url,
  */
 void http_set_capture(struct http_client *c,
 		      const struct http_hdr_capture *list);
+
+/*
+ * The complete length from the last http_stream reply's Content-Range
+ * ("bytes a-b/len"), or UINT64_MAX when it had none or "*": what a
+ * source reports as the object's size after a short 206.
+ */
+uint64_t http_last_range_total(struct http_client *c);
 
 /* HTTP status of the last response on c, or 0 when none arrived. */
 long http_last_status(struct http_client *c);

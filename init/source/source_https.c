@@ -3,7 +3,6 @@
  * object store's public endpoint (source.h). http:// shares this code
  * when the configuration trusts the network.
  */
-#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +13,6 @@
 #include "source.h"
 
 /* "bytes <a>-<b>/<total>": three 20-digit numbers and some room. */
-#define HTTPS_CRANGE_MAX 96
 
 struct https_state {
 	struct http_client *client;
@@ -24,9 +22,6 @@ struct https_state {
 	const int *cancel;
 	int range_ignored; /* the last failed ranged fetch got a 200 */
 	char last_err[HTTP_ERRBUF];
-	/* The last reply's Content-Range, for its total size. */
-	char crange[HTTPS_CRANGE_MAX];
-	struct http_hdr_capture capture[2];
 };
 
 static void
@@ -67,10 +62,6 @@ https_open(const char *url, const struct source_opts *opts, void **state)
 	if (st->base == NULL || st->client == NULL) {
 		goto out;
 	}
-	st->capture[0].name = "Content-Range";
-	st->capture[0].buf = st->crange;
-	st->capture[0].cap = sizeof(st->crange);
-	http_set_capture(st->client, st->capture);
 	st->scheme = strncmp(url, "http://", 7) == 0 ? "http" : "https";
 	st->headers = opts->headers;
 	st->cancel = opts->cancel;
@@ -139,22 +130,8 @@ static uint64_t
 https_last_size(void *state)
 {
 	const struct https_state *st = state;
-	const char *p = strchr(st->crange, '/');
-	unsigned long long total;
-	char *end = NULL;
-	uint64_t size = UINT64_MAX;
 
-	if (strncmp(st->crange, "bytes ", 6) != 0 || p == NULL || p[1] < '0' ||
-	    p[1] > '9') {
-		goto out;
-	}
-	errno = 0;
-	total = strtoull(p + 1, &end, 10);
-	if (errno == 0 && *end == '\0' && total < UINT64_MAX) {
-		size = total;
-	}
-out:
-	return size;
+	return http_last_range_total(st->client);
 }
 
 static int

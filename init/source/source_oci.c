@@ -609,11 +609,21 @@ oci_range_ignored(void *state)
 	return st->range_ignored;
 }
 
+/* The layer's size from the last ranged reply (source.h). */
+static uint64_t
+oci_last_size(void *state)
+{
+	const struct oci_state *st = state;
+
+	return http_last_range_total(st->blobs);
+}
+
 const struct source_ops source_oci_ops = {
     .scheme = "oci",
     .open = oci_open,
     .fetch = oci_fetch,
     .range_ignored = oci_range_ignored,
+    .last_size = oci_last_size,
     .close = oci_close,
     .last_error = oci_last_error,
 };

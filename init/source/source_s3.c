@@ -585,11 +585,21 @@ s3_range_ignored(void *state)
 	return st->range_ignored;
 }
 
+/* The object's size from the last ranged reply (source.h). */
+static uint64_t
+s3_last_size(void *state)
+{
+	const struct s3_state *st = state;
+
+	return http_last_range_total(st->client);
+}
+
 const struct source_ops source_s3_ops = {
     .scheme = "s3",
     .open = s3_open,
     .fetch = s3_fetch,
     .range_ignored = s3_range_ignored,
+    .last_size = s3_last_size,
     .close = s3_close,
     .last_error = s3_last_error,
 };
