@@ -738,7 +738,7 @@ on_trailer(struct h2_stream *s, const uint8_t *name, size_t nlen,
 		goto out;
 	}
 	if (s->h->mode == MODE_H1 && !s->req_chunked) {
-		log_event(LOG_DEBUG, "h2.trailer.dropped", "length_framed",
+		log_event(LOG_WARN, "h2.trailer.dropped", "length_framed",
 			  LOG_STR("client", s->h->c->client_ip),
 			  LOG_I64("stream", s->id));
 		goto out;
@@ -806,24 +806,6 @@ out:
 	return rc;
 }
 
-/* The client sent "te: trailers": it may end the body with trailers. */
-static int
-te_trailers(const struct h2_stream *s)
-{
-	const char *n;
-	const char *v;
-	size_t nl;
-	size_t vl;
-	size_t pos = 0;
-	int yes = 0;
-
-	while (pairs_next(&s->req, &pos, &n, &nl, &v, &vl)) {
-		/* nghttp2 admits no other value of te. */
-		yes |= strcmp(n, "te") == 0 && strcasecmp(v, "trailers") == 0;
-	}
-	return yes;
-}
-
 /* Append "Name: value\r\n" lines for the HTTP/1.1 head. */
 static void
 h1_fields(struct h2_stream *s, struct strbuf *sb, int *has_cl)
@@ -879,7 +861,13 @@ h1_request(struct h2_stream *s, int keep)
 		strbuf_appends(&sb, s->authority);
 		strbuf_append(&sb, "\r\n", 2);
 	}
-	s->req_chunked = !s->req_end && te_trailers(s);
+	/*
+	 * A body with a length keeps it: "te: trailers" only says the
+	 * client takes trailers in the response (RFC 9110 10.1.4), and
+	 * gRPC clients send it on every request. Only a body without a
+	 * length goes chunked, and only that one can carry trailers on.
+	 */
+	s->req_chunked = 0;
 	h1_fields(s, &sb, &has_cl);
 	if (!s->req_end && !has_cl) {
 		strbuf_appends(&sb, "Transfer-Encoding: chunked\r\n");

@@ -480,13 +480,18 @@ sock_ctrl(BIO *b, int cmd, long num, void *ptr)
 	long rc = 0;
 
 	(void)num;
-	(void)ptr;
 	if (cmd == BIO_CTRL_FLUSH) {
 		/* The end of a handshake flight: let it go now. */
 		tlsctx_sock_push(sk);
 		rc = 1;
 	} else if (cmd == BIO_CTRL_EOF) {
 		rc = sk != NULL && sk->eof;
+	} else if (cmd == BIO_C_GET_FD) {
+		/* SSL_get_fd(): the socket, never a 0 read as stdin. */
+		rc = sk != NULL ? sk->fd : -1;
+		if (ptr != NULL) {
+			*(int *)ptr = (int)rc;
+		}
 	}
 	return rc;
 }

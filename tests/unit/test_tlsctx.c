@@ -171,12 +171,34 @@ test_read_retry_and_eof(void **state)
 	close(fds[0]);
 }
 
+/* BIO_get_fd (what SSL_get_fd asks) gives the socket, not 0. */
+static void
+test_get_fd(void **state)
+{
+	struct tlsctx_sock sk = {0};
+	int fds[2];
+	int got = -2;
+	BIO *b;
+
+	(void)state;
+	tcp_pair(fds);
+	sk.fd = fds[0];
+	b = tlsctx_sock_bio(&sk);
+	assert_non_null(b);
+	assert_int_equal(BIO_get_fd(b, &got), fds[0]);
+	assert_int_equal(got, fds[0]);
+	BIO_free(b);
+	close(fds[0]);
+	close(fds[1]);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_more_then_last),
 	    cmocka_unit_test(test_read_retry_and_eof),
+	    cmocka_unit_test(test_get_fd),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
