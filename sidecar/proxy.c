@@ -1621,6 +1621,10 @@ proxy_run(struct conn *c)
 	}
 	if (c->phase == PH_CLOSED) {
 		r = PROXY_CLOSED;
+	} else {
+		/* A burst cut short (backend empty, socket full) must not
+		 * leave its MSG_MORE tail corked for the kernel's 200 ms. */
+		tlsctx_sock_push(&c->sock);
 	}
 	return r;
 }
