@@ -63,7 +63,9 @@ grep -q '"event": "open"' "$T/hold.out" ||
 ok "established connection kept its session"
 
 cp "$T/server.pem" "$T/good.pem"
-echo "not a certificate" >"$T/server.pem"
+# One atomic change (as a ConfigMap update is): "echo >" would truncate
+# and then write, two changes a poll can see apart.
+echo "not a certificate" >"$T/bad.new" && mv "$T/bad.new" "$T/server.pem"
 wait_for metric_is 'sealpod_sidecar_certificate_reloads_total{result="error"}' 1 ||
 	fail "bad certificate not reported"
 sleep 3
