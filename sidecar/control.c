@@ -15,6 +15,7 @@
 #include "loop.h"
 #include "reload.h"
 #include "server.h"
+#include "tickets.h"
 #include "util.h"
 
 #define CONTROL_TICK_NS	  (100ull * 1000 * 1000)
@@ -104,6 +105,8 @@ on_tick(struct control *ct)
 	}
 	health_sweep(&ct->health, ct->now);
 	reload_watch_poll(&ct->reload, srv, ct->now);
+	/* Wipe ticket keys past their period even with no handshakes. */
+	(void)tickets_rotate(srv->tickets);
 	if (!atomic_load(&srv->draining)) {
 		goto out;
 	}

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "reload.h"
 #include "server.h"
+#include "tickets.h"
 #include "tlsctx.h"
 #include "util.h"
 
@@ -39,6 +40,10 @@ reload_certificates(struct server *srv)
 	enum sp_err rc;
 
 	rc = tlsctx_new_cfg(srv->cfg, &ctx);
+	if (rc == SP_OK) {
+		/* The same ticket keys, so sessions resume across reloads. */
+		rc = server_ctx_prepare(srv, ctx);
+	}
 	if (rc != SP_OK) {
 		atomic_fetch_add(&srv->g.reloads_failed, 1);
 		log_event(LOG_ERR, "tls.reload.failed", sp_err_name(rc),
@@ -48,10 +53,12 @@ reload_certificates(struct server *srv)
 
 	reload_fingerprint(ctx, fp, sizeof(fp));
 	server_ctx_swap(srv, ctx);
+	ctx = NULL;
 	atomic_fetch_add(&srv->g.reloads_ok, 1);
 	log_event(LOG_INFO, "tls.reload.done", NULL, LOG_STR("fingerprint", fp),
 		  LOG_U64("generation", atomic_load(&srv->ctx_gen)));
 out:
+	SSL_CTX_free(ctx);
 	return rc;
 }
 

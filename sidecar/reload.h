@@ -4,6 +4,8 @@
  * The configured chain and key are loaded into a new SSL_CTX; only when
  * that succeeds does it become the generation for new handshakes.
  * Connections already established keep the generation they started with.
+ * Every generation shares the process's session ticket keys, so tickets
+ * issued before a reload still resume after it.
  * A bad new certificate or key keeps the old generation and logs
  * "tls.reload.failed".
  */

@@ -12,6 +12,7 @@
 
 #include "log.h"
 #include "server.h"
+#include "tickets.h"
 
 #define SERVER_BACKLOG 1024
 
@@ -32,6 +33,10 @@ server_init(struct server *srv, const struct sidecar_config *cfg, SSL_CTX *ctx)
 	srv->limits.headers = cfg->headers;
 	srv->nworkers = sidecar_config_workers(cfg);
 
+	if (tickets_new(NULL, &srv->tickets) != SP_OK ||
+	    server_ctx_prepare(srv, ctx) != SP_OK) {
+		goto out;
+	}
 	srv->listen_fds = calloc(srv->nworkers, sizeof(*srv->listen_fds));
 	srv->metrics = aligned_alloc(64, srv->nworkers * sizeof(*srv->metrics));
 	if (srv->listen_fds == NULL || srv->metrics == NULL) {
@@ -62,6 +67,8 @@ server_free(struct server *srv)
 	free(srv->listen_fds);
 	free(srv->metrics);
 	SSL_CTX_free(srv->ctx);
+	/* After the last context: no handshake can use the keys now. */
+	tickets_free(srv->tickets);
 	pthread_mutex_destroy(&srv->ctx_lock);
 	memset(srv, 0, sizeof(*srv));
 	srv->health_fd = -1;
@@ -171,6 +178,12 @@ server_ctx_ref(struct server *srv, unsigned *gen)
 	*gen = atomic_load(&srv->ctx_gen);
 	pthread_mutex_unlock(&srv->ctx_lock);
 	return ctx;
+}
+
+enum sp_err
+server_ctx_prepare(struct server *srv, SSL_CTX *ctx)
+{
+	return tickets_attach(srv->tickets, ctx);
 }
 
 void

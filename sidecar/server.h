@@ -4,8 +4,9 @@
  * Workers share nothing with each other; what they share with the main
  * thread is here: the configuration (read-only once serving), the
  * current certificate generation (swapped under a mutex, picked up by
- * workers when its generation number changes), the lifecycle flags and
- * the per-worker metrics.
+ * workers when its generation number changes), the session ticket keys
+ * every generation shares (tickets.h), the lifecycle flags and the
+ * per-worker metrics.
  */
 #ifndef SEALPOD_SERVER_H
 #define SEALPOD_SERVER_H
@@ -21,6 +22,7 @@
 #include "sidecar_config.h"
 
 struct worker;
+struct tickets;
 
 struct server {
 	const struct sidecar_config *cfg;
@@ -36,6 +38,7 @@ struct server {
 	pthread_mutex_t ctx_lock;
 	SSL_CTX *ctx;		  /* current generation, under ctx_lock */
 	_Atomic unsigned ctx_gen; /* bumped on every swap */
+	struct tickets *tickets;  /* one key ring for every generation */
 
 	_Atomic int draining; /* SIGTERM seen: readiness reports 503 */
 	_Atomic int closing;  /* listeners closed, connections finishing */
@@ -44,8 +47,10 @@ struct server {
 
 /*
  * Set up srv for cfg (which must outlive srv) with the first certificate
- * generation ctx (srv takes the reference). Allocates per-worker arrays.
- * Returns SP_OK or SP_E_INTERNAL; free with server_free() either way.
+ * generation ctx (srv takes the reference). Allocates per-worker arrays
+ * and the process's session ticket keys, which it attaches to ctx (call
+ * before dropping privileges: the keys need locked memory). Returns
+ * SP_OK or SP_E_INTERNAL; free with server_free() either way.
  */
 SP_MUST_CHECK enum sp_err
 server_init(struct server *srv, const struct sidecar_config *cfg, SSL_CTX *ctx);
@@ -63,8 +68,18 @@ SP_MUST_CHECK enum sp_err server_bind(struct server *srv);
 /* A new reference to the current SSL_CTX and its generation. */
 SSL_CTX *server_ctx_ref(struct server *srv, unsigned *gen);
 
-/* Make ctx (reference taken over) the generation for new handshakes. */
+/*
+ * Make ctx (reference taken over) the generation for new handshakes.
+ * Attach srv's ticket keys to ctx first (server_ctx_prepare), so that
+ * tickets issued before the swap still resume after it.
+ */
 void server_ctx_swap(struct server *srv, SSL_CTX *ctx);
+
+/*
+ * Give a new generation ctx the process's session ticket keys. Returns
+ * SP_OK or SP_E_INTERNAL (ctx must then not be swapped in).
+ */
+SP_MUST_CHECK enum sp_err server_ctx_prepare(struct server *srv, SSL_CTX *ctx);
 
 /*
  * 1 when the ready marker exists (or none is configured). Fast once true;

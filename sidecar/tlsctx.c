@@ -295,7 +295,9 @@ configure(SSL_CTX *ctx)
 	/*
 	 * Resumption is by stateless tickets only: no server-side session
 	 * cache to fill, lock across workers and sweep (OpenSSL flushes it
-	 * every 255 handshakes), nor to hold memory per past client.
+	 * every 255 handshakes), nor to hold memory per past client. Their
+	 * keys are the process's (tickets.h), attached by server.c to every
+	 * generation; a context without them (--check) uses OpenSSL's own.
 	 */
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	/* Whole records (and what follows) per recv(), not header then body. */
