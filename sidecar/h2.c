@@ -141,6 +141,7 @@ struct h2_stream {
 	/* Response bytes from the backend. */
 	char *down;
 	size_t down_start, down_end, down_cap;
+	size_t held_end; /* h1: end of a head waiting for its body, or 0 */
 	struct h1_scan scan;
 	enum h1_framing framing;
 	uint64_t left;
@@ -1489,6 +1490,19 @@ read_down(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len,
 	return rc;
 }
 
+/*
+ * A final head whose body is announced by its length but not here yet
+ * waits for it, parked (loop_park), so that HEADERS and the first DATA
+ * leave in one TLS record. Streamed bodies never wait.
+ */
+static int
+body_waits(const struct h2_stream *s, size_t end, const struct h1_msg *m)
+{
+	return m->status >= 200 && m->framing == H1_BODY_LENGTH &&
+	       m->content_length > 0 && s->down_end == end && !s->be_eof &&
+	       !s->h->c->park_over;
+}
+
 /* Response HEADERS from an HTTP/1 head: lower-case names, no hop-by-hop. */
 static void
 h1_response(struct h2_stream *s, size_t end)
@@ -1509,6 +1523,12 @@ h1_response(struct h2_stream *s, size_t end)
 		backend_fail(s, 502, m->error, 0);
 		goto out;
 	}
+	if (body_waits(s, end, m)) {
+		s->held_end = end;
+		loop_park(c->w, c);
+		goto out;
+	}
+	s->held_end = 0;
 	memset(&s->scan, 0, sizeof(s->scan));
 	if (m->status < 200) {
 		/* Interim: dropped; the final head follows from offset 0. */
@@ -1563,6 +1583,15 @@ h1_response_head(struct h2_stream *s)
 	int progress = 0;
 
 	if (s->down_end == s->down_start) {
+		goto out;
+	}
+	if (s->held_end != 0) {
+		/* Parked: go on when the body came or the park ended. */
+		if (s->down_end > s->held_end || s->be_eof ||
+		    s->h->c->park_over) {
+			h1_response(s, s->held_end);
+			progress = 1;
+		}
 		goto out;
 	}
 	if (capmax < PROXY_BUF_SIZE) {

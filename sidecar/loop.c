@@ -22,6 +22,10 @@
 #define LOOP_ACCEPT_BATCH    64
 #define LOOP_ACCEPT_PAUSE_NS (100ull * 1000 * 1000)
 #define LOOP_REJECT_LOG_NS   (1000ull * 1000 * 1000)
+/* Longest a response head waits parked for its body, under load. */
+#define LOOP_PARK_NS (200ull * 1000)
+/* Busy-poll budget: first step when growing, and the least kept. */
+#define LOOP_POLL_START_NS (10ull * 1000)
 
 static int
 watch_level(int epfd, int fd, struct pollsrc *src)
@@ -75,6 +79,54 @@ loop_queue(struct worker *w, struct conn *c)
 	}
 }
 
+void
+loop_park(struct worker *w, struct conn *c)
+{
+	if (c->parked_at == 0) {
+		c->parked_at = w->now;
+		c->park_next = NULL;
+		c->park_prev = w->parked_tail;
+		if (w->parked_tail != NULL) {
+			w->parked_tail->park_next = c;
+		} else {
+			w->parked = c;
+		}
+		w->parked_tail = c;
+	}
+}
+
+void
+loop_unpark(struct worker *w, struct conn *c)
+{
+	if (c->parked_at != 0) {
+		if (c->park_prev != NULL) {
+			c->park_prev->park_next = c->park_next;
+		} else {
+			w->parked = c->park_next;
+		}
+		if (c->park_next != NULL) {
+			c->park_next->park_prev = c->park_prev;
+		} else {
+			w->parked_tail = c->park_prev;
+		}
+		c->parked_at = 0;
+	}
+}
+
+/* End every park: the held heads go out when the queue runs. */
+static void
+release_parked(struct worker *w)
+{
+	struct conn *c;
+
+	while (w->parked != NULL) {
+		c = w->parked;
+		loop_unpark(w, c);
+		c->park_over = 1;
+		loop_queue(w, c);
+	}
+}
+
 static void
 list_add(struct worker *w, struct conn *c)
 {
@@ -91,6 +143,7 @@ list_add(struct worker *w, struct conn *c)
 static void
 list_kill(struct worker *w, struct conn *c)
 {
+	loop_unpark(w, c);
 	if (c->prev != NULL) {
 		c->prev->next = c->next;
 	} else {
@@ -325,6 +378,86 @@ lifecycle(struct worker *w)
 	return go_on;
 }
 
+/*
+ * Look for events without sleeping, for up to w->poll_ns. A sleeping
+ * worker is woken by the thread that made its socket ready, which pays
+ * for it: an inter-processor interrupt, and in a VM (every Kata pod) a
+ * VM exit, costlier still in a TDX or SEV-SNP guest. Under load the
+ * next event is usually microseconds away, so polling briefly saves the
+ * peers that cost. Returns what epoll_wait() returned, 0 on timeout.
+ */
+static int
+busy_poll(struct worker *w, struct epoll_event *evs)
+{
+	uint64_t t0;
+	uint64_t spent;
+	int n = 0;
+
+	if (w->poll_ns == 0) {
+		goto out;
+	}
+	t0 = now_ns();
+	do {
+		n = epoll_wait(w->epfd, evs, LOOP_EVENTS, 0);
+		spent = now_ns() - t0;
+	} while (n == 0 && spent < w->poll_ns);
+	metrics_add(&w->m->busy_poll_ns, spent);
+out:
+	return n;
+}
+
+/*
+ * Tune the poll budget by how long the sleep after it lasted, as the
+ * kernel's halt polling does: an event that came soon after we gave up
+ * (or did not poll) asks for a longer budget; a long quiet spell says
+ * polling was wasted, so the budget halves, down to none when idle.
+ */
+static void
+poll_adapt(struct worker *w, uint64_t slept_ns)
+{
+	if (w->poll_max_ns == 0) {
+		w->poll_ns = 0;
+	} else if (slept_ns < w->poll_max_ns) {
+		w->poll_ns =
+		    w->poll_ns == 0 ? LOOP_POLL_START_NS : 2 * w->poll_ns;
+	} else {
+		w->poll_ns /= 2;
+		if (w->poll_ns < LOOP_POLL_START_NS) {
+			w->poll_ns = 0;
+		}
+	}
+	if (w->poll_ns > w->poll_max_ns) {
+		w->poll_ns = w->poll_max_ns;
+	}
+}
+
+/* The next batch of events; held heads go out before any sleep. */
+static int
+wait_events(struct worker *w, struct epoll_event *evs)
+{
+	uint64_t t0;
+	int n;
+
+	if (w->runq != NULL) {
+		n = epoll_wait(w->epfd, evs, LOOP_EVENTS, 0);
+		goto out;
+	}
+	n = busy_poll(w, evs);
+	if (n != 0) {
+		goto out;
+	}
+	if (w->parked != NULL) {
+		release_parked(w);
+		goto out;
+	}
+	t0 = now_ns();
+	n = epoll_wait(w->epfd, evs, LOOP_EVENTS, LOOP_TICK_MS);
+	poll_adapt(w, now_ns() - t0);
+out:
+	/* EINTR: nothing happened; the loop goes round again. */
+	return n < 0 ? 0 : n;
+}
+
 static void *
 worker_main(void *arg)
 {
@@ -336,11 +469,14 @@ worker_main(void *arg)
 	w->now = now_ns();
 	w->next_sweep = w->now + LOOP_SWEEP_NS;
 	for (;;) {
-		n = epoll_wait(w->epfd, evs, LOOP_EVENTS,
-			       w->runq != NULL ? 0 : LOOP_TICK_MS);
+		n = wait_events(w, evs);
 		w->now = now_ns();
 		for (i = 0; i < n; i++) {
 			dispatch(w, &evs[i]);
+		}
+		if (w->parked != NULL &&
+		    w->now - w->parked->parked_at >= LOOP_PARK_NS) {
+			release_parked(w);
 		}
 		run_queue(w);
 		reap(w);
@@ -364,6 +500,7 @@ worker_init(struct server *srv, struct worker *w, unsigned id)
 	w->m = &srv->metrics[id];
 	w->listen_fd = srv->listen_fds[id];
 	srv->listen_fds[id] = -1;
+	w->poll_max_ns = srv->cfg->busy_poll_us * 1000;
 	w->listen_src.kind = POLLSRC_LISTEN;
 	w->notify_src.kind = POLLSRC_NOTIFY;
 	w->epfd = epoll_create1(EPOLL_CLOEXEC);

@@ -72,8 +72,14 @@ struct worker {
 
 	struct conn *conns; /* every open connection */
 	size_t nconns;
-	struct conn *runq; /* connections to step after this batch */
-	struct conn *dead; /* closed, freed after this batch */
+	struct conn *runq;   /* connections to step after this batch */
+	struct conn *dead;   /* closed, freed after this batch */
+	struct conn *parked; /* holding a response head back, oldest first */
+	struct conn *parked_tail;
+
+	/* Adaptive busy polling (see busy_poll() in loop.c). */
+	uint64_t poll_max_ns; /* busy_poll_us; 0: never poll */
+	uint64_t poll_ns;     /* current budget, 0 .. poll_max_ns */
 
 	SSL_CTX *ctx; /* our reference to the current generation */
 	unsigned ctx_gen;
@@ -108,6 +114,18 @@ void loop_free(struct server *srv);
 
 /* Queue c to be stepped after the current batch of events. */
 void loop_queue(struct worker *w, struct conn *c);
+
+/*
+ * Park c: it holds a response head back because the body should follow
+ * at once, so that both leave in one TLS record and the client reads
+ * once. The worker ends every park before it would sleep, and after
+ * LOOP_PARK_NS at the latest, by setting c->park_over and queueing c;
+ * c must then send what it holds. Parking a parked c does nothing.
+ */
+void loop_park(struct worker *w, struct conn *c);
+
+/* End c's park early (what it held went out); no-op if not parked. */
+void loop_unpark(struct worker *w, struct conn *c);
 
 /* Register fd edge-triggered for in, out and hang-up on behalf of src. */
 int loop_watch(struct worker *w, int fd, struct pollsrc *src);

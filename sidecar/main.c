@@ -71,6 +71,8 @@ static const char help_text[] =
     "    ready_file              marker to wait for, e.g.\n"
     "                            /models/.sealpod-ready (no gate if unset)\n"
     "    workers                 threads; 0 = one per usable CPU (0)\n"
+    "    busy_poll_us            most a busy worker polls before sleeping,\n"
+    "                            adaptive; 0 = never (50)\n"
     "    user                    switch to this user after binding\n"
     "    limits.header_bytes     request head size (32768) -> 431\n"
     "    limits.headers          header fields (100) -> 431\n"

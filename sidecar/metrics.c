@@ -281,6 +281,10 @@ metrics_render(const struct metrics *per, unsigned n,
 	one(sb, "websocket_tunnels_total", "counter",
 	    "WebSocket upgrades tunnelled (101 from the backend).",
 	    sum_at(per, n, OFFSET(tunnels)));
+	family(sb, "busy_poll_seconds_total", "counter",
+	       "Time workers spent polling for events instead of sleeping.");
+	strbuf_appendf(sb, "sealpod_sidecar_busy_poll_seconds_total %.6f\n",
+		       (double)sum_at(per, n, OFFSET(busy_poll_ns)) / 1e9);
 	render_routes(per, n, g->routes, sb);
 	render_hist(per, n, OFFSET(ttfb), "ttfb_seconds",
 		    "Time from the first request byte to the first response "

@@ -54,7 +54,8 @@ struct metrics {
 	_Atomic uint64_t bad_requests;	 /* refused by the HTTP/1 parser */
 	_Atomic uint64_t backend_kind[METRICS_BE_COUNT];
 	_Atomic uint64_t route_requests[ROUTE_MAX + 1][METRICS_CLASSES];
-	_Atomic uint64_t tunnels; /* WebSocket upgrades completed */
+	_Atomic uint64_t tunnels;      /* WebSocket upgrades completed */
+	_Atomic uint64_t busy_poll_ns; /* spent polling before a sleep */
 	struct metrics_hist ttfb;
 	struct metrics_hist duration;
 } __attribute__((aligned(64)));

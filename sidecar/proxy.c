@@ -1288,6 +1288,7 @@ response_start(struct conn *c, size_t end)
 	c->be_keep = m->keep_alive;
 	c->resp_framing = m->framing;
 	c->resp_left = m->content_length;
+	c->resp_length = m->content_length;
 	memset(&c->resp_chunk, 0, sizeof(c->resp_chunk));
 	c->resp = m->framing == H1_BODY_NONE ? RS_DONE : RS_BODY;
 	if (c->resp == RS_DONE && b->end > end) {
@@ -1414,6 +1415,7 @@ client_wrote(struct conn *c, size_t n)
 	if (!c->resp_started) {
 		c->resp_started = 1;
 		c->t_first = c->w->now;
+		loop_unpark(c->w, c);
 	}
 	touch(c);
 }
@@ -1433,6 +1435,22 @@ backend_unread(const struct conn *c)
 	       c->b2c.data != NULL && c->b2c.end < c->b2c.cap;
 }
 
+/*
+ * A response head whose body is announced by its length but not here
+ * yet waits for it, parked (loop_park), so that both leave in one TLS
+ * record and the client wakes and reads once per response, not twice.
+ * Streamed responses (chunked, to close) never wait: their head goes
+ * out as soon as it is read, as every event does after it.
+ */
+static int
+head_waits(const struct conn *c)
+{
+	return !c->resp_started && !c->park_over && !c->local &&
+	       c->resp == RS_BODY && c->resp_framing == H1_BODY_LENGTH &&
+	       c->resp_length > 0 && c->resp_left == c->resp_length &&
+	       c->be_fd >= 0 && !c->be_hup;
+}
+
 static int
 client_write(struct conn *c)
 {
@@ -1443,6 +1461,10 @@ client_write(struct conn *c)
 	int err;
 
 	if (!active(c) || !proxy_tls_can_write(c) || backend_unread(c)) {
+		goto out;
+	}
+	if (head_waits(c)) {
+		loop_park(c->w, c);
 		goto out;
 	}
 	p = client_pending(c, &len);
@@ -1619,6 +1641,8 @@ proxy_run(struct conn *c)
 			break;
 		}
 	}
+	/* Released from a park: whatever was held went out in this run. */
+	c->park_over = 0;
 	if (c->phase == PH_CLOSED) {
 		r = PROXY_CLOSED;
 	} else {

@@ -63,6 +63,9 @@ struct conn {
 	struct conn *prev, *next; /* worker's list of connections */
 	struct conn *run_next;	  /* worker's run queue */
 	int queued;
+	struct conn *park_prev, *park_next; /* worker's parked list */
+	uint64_t parked_at;		    /* 0: not parked */
+	unsigned park_over : 1; /* the park ended: send what is held */
 	struct pollsrc cli_src;
 	struct pollsrc be_src;
 
@@ -115,6 +118,7 @@ struct conn {
 	enum h1_framing resp_framing;
 	uint64_t req_left;
 	uint64_t resp_left;
+	uint64_t resp_length; /* Content-Length of the response */
 	struct h1_chunk req_chunk;
 	struct h1_chunk resp_chunk;
 

@@ -27,6 +27,8 @@
 #define SIDECAR_DEF_BODY_BYTES	  (64ull * 1024 * 1024)
 #define SIDECAR_DEF_WATCH_S	  2
 #define SIDECAR_WATCH_MAX	  3600
+#define SIDECAR_DEF_BUSY_POLL_US  50
+#define SIDECAR_BUSY_POLL_MAX	  1000
 
 /* Ceilings on what a configuration may ask for. */
 #define SIDECAR_WORKERS_MAX	256
@@ -63,6 +65,7 @@ struct sidecar_config {
 	uint64_t h2_resets_per_s; /* RST_STREAM per second before GOAWAY */
 	char *backend_protocol;	  /* "h1" (default) or "h2c" */
 	uint64_t workers;	  /* 0: one per CPU we may run on */
+	uint64_t busy_poll_us;	  /* poll before sleeping, at most; 0: off */
 	uint64_t header_bytes;
 	uint64_t headers;
 	uint64_t request_line;

@@ -15,6 +15,9 @@ Routes:
   /eof?size=N      N bytes delimited by closing the connection.
   /hop             a response carrying hop-by-hop fields to be stripped.
   /wait?s=S        answers after S seconds (slow first byte).
+  /late?s=S&size=N the head (Content-Length N) at once, the body S
+                   seconds later; records "late_head_sent" and
+                   "late_body_sent".
   /garbage         an invalid response head.
   /reset           closes the connection without answering.
   /die?size=N      chunked: N bytes, then the connection is cut with no
@@ -288,6 +291,16 @@ class Handler(BaseHTTPRequestHandler):
         elif url.path == "/wait":
             time.sleep(float(q.get("s", ["1"])[0]))
             self.send_bytes(200, b"waited\n", "text/plain")
+        elif url.path == "/late":
+            data = payload(size)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            record("late_head_sent")
+            time.sleep(float(q.get("s", ["1"])[0]))
+            self.wfile.write(data)
+            record("late_body_sent")
         elif url.path == "/garbage":
             self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n"
                              b"Content-Length: 2\r\n\r\nxx")

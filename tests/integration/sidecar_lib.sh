@@ -149,6 +149,10 @@ EOF
 	if [ -n "${SC_USER:-}" ]; then
 		echo "user: $SC_USER" >>"$T/sidecar.yaml"
 	fi
+	# SC_EXTRA: more top-level YAML lines, as written.
+	if [ -n "${SC_EXTRA:-}" ]; then
+		printf '%s\n' "$SC_EXTRA" >>"$T/sidecar.yaml"
+	fi
 	# Routes: SC_ROUTES=default keeps the built-in inference allowlist;
 	# otherwise it is the YAML list (the older scenarios use every path).
 	local all_paths="[{prefix: /, methods: ['*']}]"

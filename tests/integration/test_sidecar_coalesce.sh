@@ -1,0 +1,85 @@
+#!/bin/bash
+# Holding a response head for its body, and busy polling, never cost a
+# client anything: a head whose body is announced (Content-Length) but
+# comes late still reaches the client at once, over HTTP/1.1 and HTTP/2,
+# and the body follows intact; with busy_poll_us: 0 no time is spent
+# polling, with the default a busy worker polls (the metric grows) and an
+# idle one stops; an out-of-range busy_poll_us is refused by name.
+. "$(dirname "$0")/sidecar_lib.sh"
+need h2load
+
+start_backend
+start_sidecar
+mark_ready
+
+metric() {
+	curl -s --max-time 5 "http://127.0.0.1:$HPORT/metrics" |
+		awk -v k="$1" '$1 == k {print $2}'
+}
+
+# late PROTO: the head must arrive long before the body's 1 s delay.
+late() {
+	local proto=$1 out
+	out=$(https '/late?s=1&size=5000' "$proto" -o "$T/late.bin" \
+		-w '%{http_version} %{time_starttransfer} %{time_total} %{size_download}')
+	"$PY" -c 'import sys
+ver, ttfb, total, size = sys.argv[1].split()
+ttfb, total = float(ttfb), float(total)
+assert size == "5000", "body of %s bytes" % size
+assert ttfb < 0.5, "head arrived after %.3f s (held for the body)" % ttfb
+assert total >= 0.9, "whole response in %.3f s: body not late?" % total
+print("HTTP/%s head after %.1f ms, body after %.0f ms" % (ver, ttfb * 1e3,
+      total * 1e3))' "$out" || fail "$proto: late body"
+}
+late --http1.1
+ok "HTTP/1.1: a head whose body is late goes out at once"
+late --http2
+ok "HTTP/2: a head whose body is late goes out at once"
+
+# Many small responses on kept-alive connections, both protocols: every
+# body intact (a held head must never lose or reorder bytes).
+h2load -n 800 -c 4 -m 10 "https://127.0.0.1:$PORT/big?size=700" \
+	>"$T/h2load.out" 2>&1 || fail "h2load: $(tail -3 "$T/h2load.out")"
+grep -q '800 succeeded, 0 failed' "$T/h2load.out" ||
+	fail "h2load: $(grep -E 'requests:|status codes' "$T/h2load.out")"
+h2load --h1 -n 800 -c 4 "https://127.0.0.1:$PORT/big?size=700" \
+	>"$T/h1load.out" 2>&1 || fail "h2load --h1: $(tail -3 "$T/h1load.out")"
+grep -q '800 succeeded, 0 failed' "$T/h1load.out" ||
+	fail "h2load --h1: $(grep -E 'requests:|status codes' "$T/h1load.out")"
+ok "1600 small responses over HTTP/1.1 and HTTP/2, none failed"
+
+polled=$(metric sealpod_sidecar_busy_poll_seconds_total)
+"$PY" -c "import sys; sys.exit(0 if float('$polled') > 0 else 1)" ||
+	fail "a busy worker never polled ($polled s)"
+ok "busy workers poll before sleeping ($polled s in all)"
+sleep 2
+a=$(metric sealpod_sidecar_busy_poll_seconds_total)
+sleep 1
+b=$(metric sealpod_sidecar_busy_poll_seconds_total)
+"$PY" -c "import sys; sys.exit(0 if float('$b') - float('$a') < 0.01 else 1)" ||
+	fail "an idle sidecar kept polling: $a -> $b s"
+ok "an idle worker stops polling"
+
+stop_sidecar || fail "stop"
+PORT=$(free_port)
+HPORT=$(free_port)
+SC_EXTRA="busy_poll_us: 0" start_sidecar
+h2load -n 400 -c 4 -m 10 "https://127.0.0.1:$PORT/big?size=700" \
+	>"$T/h2load0.out" 2>&1 || fail "h2load (no polling)"
+grep -q '400 succeeded, 0 failed' "$T/h2load0.out" || fail "h2load (no polling)"
+late --http1.1
+[ "$(metric sealpod_sidecar_busy_poll_seconds_total)" = 0.000000 ] ||
+	fail "busy_poll_us: 0 still polled"
+ok "busy_poll_us: 0 never polls, and heads still go out"
+
+stop_sidecar || fail "stop"
+PORT=$(free_port)
+HPORT=$(free_port)
+SC_EXTRA="busy_poll_us: 1001" write_config
+if "$SIDECAR" --config "$T/sidecar.yaml" --check >"$T/check.out" 2>&1; then
+	fail "busy_poll_us: 1001 accepted"
+fi
+grep -q 'busy_poll_us' "$T/check.out" ||
+	fail "the refusal does not name the key: $(cat "$T/check.out")"
+ok "busy_poll_us above 1000 is refused, naming the key"
+
