@@ -10,13 +10,13 @@
  *
  * Schedule, in periods of TICKETS_ROTATE_S on a clock that counts from a
  * fixed origin: the key made in period e encrypts new tickets during e,
- * still decrypts during e + 1 (such tickets are renewed with the current
- * key), and is wiped when period e + 2 begins. A ticket can therefore
- * always be decrypted for at least one period after it was issued, and
- * the session lifetime is set to exactly that, so no client holds a
- * ticket we no longer accept. Forward secrecy: once a key is wiped, the
- * tickets it made (and the session secrets inside them) cannot be
- * opened from this process's memory any more.
+ * still decrypts during e + 1, and is wiped when period e + 2 begins. A
+ * ticket can therefore always be decrypted for at least one period after
+ * it was issued, and the session lifetime is set to exactly that, so no
+ * client holds a ticket we no longer accept. Every resumption is given a
+ * fresh ticket under the current key. Forward secrecy: once a key is
+ * wiped, the tickets it made (and the session secrets inside them)
+ * cannot be opened from this process's memory any more.
  *
  * Concurrency: rotation (main thread tick, or the first handshake of a
  * new period) takes a mutex; handshakes never do. They copy the key they
@@ -83,7 +83,7 @@ int tickets_rotate(struct tickets *t);
 enum tickets_use {
 	TICKETS_UNKNOWN,  /* no such key (never ours, or wiped) */
 	TICKETS_CURRENT,  /* the key that encrypts new tickets */
-	TICKETS_PREVIOUS, /* still decrypts; the ticket gets renewed */
+	TICKETS_PREVIOUS, /* still decrypts (the last period's key) */
 };
 
 /*

@@ -1,6 +1,7 @@
 #!/bin/bash
 # TLS session tickets (issue 4): with two workers, every one of 20
-# reconnects resumes, whichever worker accepts it (TLS 1.3 and 1.2);
+# reconnects resumes, whichever worker accepts it (TLS 1.3 and 1.2),
+# and each TLS 1.3 resumption brings a fresh ticket;
 # a ticket issued before a certificate reload (SIGHUP, new certificate)
 # still resumes after it; a ticket the process never made (one from
 # before a restart, one with a random key name, one with a broken MAC)
@@ -68,6 +69,12 @@ for v in 1.3 1.2; do
 	[ "$(jget "$out" 'j["first_resumed"]')" = False ] ||
 		fail "TLS $v: the first connection claims a resumption"
 	[ "$got" = "$N" ] || fail "TLS $v: $got of $N reconnects resumed"
+	# Each resumption hands out a fresh ticket, so that clients that
+	# use a ticket once (wrk, browsers) keep resuming.
+	fresh=$(jget "$out" 'j["renewed"]')
+	if [ "$v" = 1.3 ] && [ "$fresh" != "$N" ]; then
+		fail "TLS $v: only $fresh of $N resumptions brought a new ticket"
+	fi
 	if [ -n "$TRACE" ]; then
 		sleep 0.2
 		used=$(workers_used "$out")

@@ -7,8 +7,13 @@ TLS 1.3 ticket sent after the handshake has certainly been read. Then
 reconnects --n times offering the session it holds and counts the
 connections the server resumed. Prints one JSON object on stdout:
 
-  {"first_resumed": false, "attempts": N, "resumed": K,
+  {"first_resumed": false, "attempts": N, "resumed": K, "renewed": R,
    "ports": [[local_port, resumed], ...]}
+
+"renewed" counts resumed connections that brought a new ticket (the
+session's id, which OpenSSL derives from the ticket, changed): clients
+that use a ticket only once (RFC 8446 C.4; OpenSSL's own, e.g. wrk) need
+one from every resumption, or their next connection is a full handshake.
 
 The local ports let a tracer (strace on accept4) tell which worker
 accepted each connection. Every socket has a timeout and every wait a
@@ -108,6 +113,7 @@ def main():
 
     session = first
     resumed = 0
+    renewed = 0
     ports = []
     for _ in range(args.n):
         offered = None if args.fresh else session
@@ -118,10 +124,14 @@ def main():
         ports.append([port, reused])
         if reused:
             resumed += 1
+            if offered is not None and new is not None and \
+                    new.id != offered.id:
+                renewed += 1
         if not args.same_ticket and not args.bare:
             session = new
     print(json.dumps({"first_resumed": first_resumed, "attempts": args.n,
-                      "resumed": resumed, "ports": ports}))
+                      "resumed": resumed, "renewed": renewed,
+                      "ports": ports}))
     return 0
 
 
