@@ -22,21 +22,31 @@
 #   h2 rps    small body over HTTP/2, 10 connections x 10 streams (h2load)
 #   KiB/conn  RSS growth per idle kept-alive TLS connection (N of them)
 #   sse p50/p99  delay an event gains passing through (arrival - stamp)
-# Prints a table and ratios against HAProxy. Runs about 3 minutes.
+# The rate measurements run in ROUNDS rounds, the proxies in a rotated
+# order each round, so that drift in the machine's speed (other guests
+# on the host, clocks) falls on all three alike; the table shows each
+# rate's median over the rounds and the spread of sealpod's per-round
+# ratios. Memory and SSE are measured once. Prints a table and ratios
+# against HAProxy. Runs about 5 minutes with the defaults.
 #
-# Usage: scripts/bench-sidecar.sh [-d SECONDS] [-n IDLE_CONNS]
+# Usage: scripts/bench-sidecar.sh [-d SECONDS] [-n IDLE_CONNS] [-r ROUNDS]
 # Env: SEALPOD_BENCH_BUILD (build dir), SEALPOD_BENCH_SIDECAR (prebuilt
 # binary, no build), PROXY_CPU, LOAD_CPU, SP_LOG_LEVEL, KEEP_TMP.
 # Needs root for apt (skipped when the tools are present).
 set -euo pipefail
 
-DUR=5
+DUR=4
 IDLE_N=500
-while getopts "d:n:" o; do
+ROUNDS=3
+while getopts "d:n:r:" o; do
 	case $o in
 	d) DUR=$OPTARG ;;
 	n) IDLE_N=$OPTARG ;;
-	*) echo "usage: $0 [-d seconds] [-n idle_conns]" >&2; exit 2 ;;
+	r) ROUNDS=$OPTARG ;;
+	*)
+		echo "usage: $0 [-d seconds] [-n idle_conns] [-r rounds]" >&2
+		exit 2
+		;;
 	esac
 done
 
@@ -326,8 +336,9 @@ cpu_per_req() {
 
 declare -A R
 
-measure() {
-	local name=$1 url pids t0 t1
+# measure_rates NAME ROUND: the rates and CPU costs, keys NAME.KEY.ROUND.
+measure_rates() {
+	local name=$1 k=$2 url pids t0 t1
 	start_proxy "$name"
 	url="https://127.0.0.1:$PORT"
 	# warm up
@@ -338,78 +349,116 @@ measure() {
 	t0=$(cpu_ticks "$pids")
 	wrk_run "$T/$name.ka" -c50 "$url/small"
 	t1=$(cpu_ticks "$pids")
-	R[$name.cpu_rq]=$(cpu_per_req "$t0" "$t1" "$T/$name.ka")
-	R[$name.rps]=$(wrk_rps "$T/$name.ka")
-	R[$name.p50]=$(wrk_pct "$T/$name.ka" 50%)
-	R[$name.p99]=$(wrk_pct "$T/$name.ka" 99%)
+	R[$name.cpu_rq.$k]=$(cpu_per_req "$t0" "$t1" "$T/$name.ka")
+	R[$name.rps.$k]=$(wrk_rps "$T/$name.ka")
+	R[$name.p50.$k]=$(wrk_pct "$T/$name.ka" 50%)
+	R[$name.p99.$k]=$(wrk_pct "$T/$name.ka" 99%)
 
 	t0=$(cpu_ticks "$pids")
 	wrk_run "$T/$name.hs" -c20 -H "Connection: close" "$url/small"
 	t1=$(cpu_ticks "$pids")
-	R[$name.cpu_hs]=$(cpu_per_req "$t0" "$t1" "$T/$name.hs")
-	R[$name.hs]=$(wrk_rps "$T/$name.hs")
+	R[$name.cpu_hs.$k]=$(cpu_per_req "$t0" "$t1" "$T/$name.hs")
+	R[$name.hs.$k]=$(wrk_rps "$T/$name.hs")
 
 	wrk_run "$T/$name.big" -c8 "$url/big"
-	R[$name.mib]=$(wrk_rps "$T/$name.big")
+	R[$name.mib.$k]=$(wrk_rps "$T/$name.big")
 
 	timeout $((DUR + 30)) taskset -c "$LOAD_CPU" h2load -D "$DUR" -c10 \
 		-m10 -t1 "$url/small" >"$T/$name.h2" 2>&1 || true
 	if grep -q ' 0 failed, 0 errored' "$T/$name.h2"; then
-		R[$name.h2]=$(awk '/^finished in/ {print $4}' "$T/$name.h2")
+		R[$name.h2.$k]=$(awk '/^finished in/ {print $4}' "$T/$name.h2")
 	else
 		echo "warning: $name h2load: $(grep 'requests:' "$T/$name.h2")" >&2
-		R[$name.h2]=nan
+		R[$name.h2.$k]=nan
 	fi
+	stop_proxy "$name"
+	echo "round $k: measured $name" >&2
+}
 
-	R[$name.idle]=$(timeout 120 taskset -c "$LOAD_CPU" "$PY" \
+# measure_once NAME: memory per idle connection and SSE delay.
+measure_once() {
+	local name=$1
+	start_proxy "$name"
+	R[$name.idle.1]=$(timeout 120 taskset -c "$LOAD_CPU" "$PY" \
 		"$SRC/scripts/bench/idle_conns.py" --port "$PORT" \
 		--n "$IDLE_N" --pids "$(proxy_pids)" || echo nan)
 
 	read -r a b _ < <(timeout 60 "$PY" "$SRC/scripts/bench/sse_probe.py" \
 		--port "$SSE" --path /sse || echo "nan nan 0")
-	R[$name.sse50]=$a
-	R[$name.sse99]=$b
+	R[$name.sse50.1]=$a
+	R[$name.sse99.1]=$b
 	stop_proxy "$name"
-	echo "measured $name" >&2
+	echo "measured $name (memory, SSE)" >&2
 }
 
-for p in haproxy nginx sealpod; do
-	measure "$p"
+ORDER=(haproxy nginx sealpod)
+for k in $(seq 1 "$ROUNDS"); do
+	for i in 0 1 2; do
+		measure_rates "${ORDER[$(((i + k - 1) % 3))]}" "$k"
+	done
+done
+for p in "${ORDER[@]}"; do
+	measure_once "$p"
 done
 
 # --- report ------------------------------------------------------------------
 # What the figures depend on, so that runs can be compared fairly.
 echo "openssl: $(openssl version); kernel: $(uname -r); cpus: $(nproc);" \
 	"load at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
-"$PY" - "$(declare -p R)" <<'EOF'
-import re, sys
-R = dict(re.findall(r'\[([^]]+)\]="([^"]*)"', sys.argv[1]))
-def f(k):
+"$PY" - "$ROUNDS" "$(declare -p R)" <<'EOF'
+import math, re, statistics, sys
+rounds = int(sys.argv[1])
+R = dict(re.findall(r'\[([^]]+)\]="([^"]*)"', sys.argv[2]))
+
+
+def val(k):
     try:
         return float(R.get(k, "nan"))
     except ValueError:
         return float("nan")
-rows = [("rps", "req/s keep-alive (small)", 1),
-        ("p50", "p50 latency ms", -1),
-        ("p99", "p99 latency ms", -1),
-        ("cpu_rq", "proxy CPU us/request", -1),
-        ("hs", "new TLS handshakes/s", 1),
-        ("cpu_hs", "proxy CPU us/handshake", -1),
-        ("mib", "1 MiB bodies, MiB/s", 1),
-        ("h2", "h2 req/s (h2load)", 1),
-        ("idle", "KiB per idle TLS conn", -1),
-        ("sse50", "SSE added delay p50 ms", -1),
-        ("sse99", "SSE added delay p99 ms", -1)]
+
+
+def med(name, key):
+    v = [val("%s.%s.%d" % (name, key, k)) for k in range(1, rounds + 1)]
+    v = [x for x in v if not math.isnan(x)]
+    return statistics.median(v) if v else float("nan")
+
+
+def spread(key):
+    """Lowest and highest sealpod/HAProxy ratio over the rounds."""
+    r = []
+    for k in range(1, rounds + 1):
+        a = val("haproxy.%s.%d" % (key, k))
+        b = val("sealpod.%s.%d" % (key, k))
+        if a == a and b == b and a:
+            r.append(b / a)
+    return "%.2f-%.2f" % (min(r), max(r)) if r else "-"
+
+
+rows = [("rps", "req/s keep-alive (small)"),
+        ("p50", "p50 latency ms"),
+        ("p99", "p99 latency ms"),
+        ("cpu_rq", "proxy CPU us/request"),
+        ("hs", "new TLS handshakes/s"),
+        ("cpu_hs", "proxy CPU us/handshake"),
+        ("mib", "1 MiB bodies, MiB/s"),
+        ("h2", "h2 req/s (h2load)"),
+        ("idle", "KiB per idle TLS conn"),
+        ("sse50", "SSE added delay p50 ms"),
+        ("sse99", "SSE added delay p99 ms")]
+once = {"idle", "sse50", "sse99"}
 names = ["haproxy", "nginx", "sealpod"]
 print()
-print("%-26s %12s %12s %12s %10s %10s" % ("metric", *names,
-      "nginx/HA", "sealpod/HA"))
-for key, label, _ in rows:
-    v = [f(n + "." + key) for n in names]
+print("medians of %d rounds (memory and SSE: one run)" % rounds)
+print("%-26s %11s %11s %11s %9s %10s %10s" % (
+    "metric", *names, "nginx/HA", "sealpod/HA", "per round"))
+for key, label in rows:
+    v = [med(n, key) for n in names]
     base = v[0]
     rat = ["%.2fx" % (x / base) if base and base == base and x == x
            else "-" for x in v[1:]]
-    print("%-26s %12.2f %12.2f %12.2f %10s %10s" % (label, *v, *rat))
+    print("%-26s %11.2f %11.2f %11.2f %9s %10s %10s" % (
+        label, *v, *rat, "" if key in once else spread(key)))
 print("\n(ratios: higher is better for rates, lower for latency, "
-      "memory and delay)")
+      "memory and delay; 'per round': lowest and highest sealpod/HA)")
 EOF
