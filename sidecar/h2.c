@@ -59,6 +59,8 @@
 #define H2_READ_MAX (16 * 1024)
 /* Room in "out" beyond H2_OUT_MAX: one frame always fits. */
 #define H2_OUT_SLACK (16 * 1024 + 64)
+/* How long after its start a stream's response counts as due. */
+#define H2_DUE_NS (1000ull * 1000)
 /* Ceiling on bytes queued for an h2c backend before its socket. */
 #define H2_WIRE_MAX (64 * 1024)
 /* Response header block from an h2c backend, as name\0value\0 pairs. */
@@ -2211,6 +2213,30 @@ out:
 	return rc;
 }
 
+/*
+ * Whether another stream's response is due any moment: its request was
+ * complete and its stream began less than H2_DUE_NS ago. Frames ready
+ * now then wait for it (parked, see loop_park), so that both leave in
+ * one TLS record; a slow answer (a long generation) stops counting as
+ * due after H2_DUE_NS, and the park never lasts past LOOP_PARK_NS.
+ */
+static int
+response_due(const struct h2_conn *h)
+{
+	const struct h2_stream *s;
+	uint64_t now = now_of(h);
+	int due = 0;
+
+	for (s = h->streams; s != NULL && !h->c->park_over; s = s->next) {
+		if (s->started && s->req_end && !s->submitted && !s->local &&
+		    now - s->t_start < H2_DUE_NS) {
+			due = 1;
+			break;
+		}
+	}
+	return due;
+}
+
 static int
 client_write(struct h2_conn *h)
 {
@@ -2220,6 +2246,10 @@ client_write(struct h2_conn *h)
 	int err;
 	int progress = 0;
 
+	if (h->out_off == h->out_len && !h->eof && response_due(h)) {
+		loop_park(c->w, c);
+		goto out;
+	}
 	for (;;) {
 		if (h->out_off == h->out_len) {
 			h->out_off = 0;
@@ -2259,6 +2289,7 @@ client_write(struct h2_conn *h)
 		h->out_off = 0;
 		h->out_len = 0;
 	}
+out:
 	return progress;
 }
 

@@ -4,9 +4,11 @@
 # comes late still reaches the client at once, over HTTP/1.1 and HTTP/2,
 # and the body follows intact; with busy_poll_us: 0 no time is spent
 # polling, with the default a busy worker polls (the metric grows) and an
-# idle one stops; an out-of-range busy_poll_us is refused by name.
+# idle one stops; over HTTP/2 a slow stream never holds back another
+# stream's response; an out-of-range busy_poll_us is refused by name.
 . "$(dirname "$0")/sidecar_lib.sh"
 need h2load
+need nghttp
 
 start_backend
 start_sidecar
@@ -35,6 +37,27 @@ late --http1.1
 ok "HTTP/1.1: a head whose body is late goes out at once"
 late --http2
 ok "HTTP/2: a head whose body is late goes out at once"
+
+# HTTP/2: a stream's response waits for others that are due, but a slow
+# one (a long generation) never holds the rest back.
+timeout 20 nghttp -ns "https://127.0.0.1:$PORT/wait?s=1" \
+	"https://127.0.0.1:$PORT/big?size=100" >"$T/nghttp.out" 2>&1 ||
+	fail "nghttp: $(tail -3 "$T/nghttp.out")"
+"$PY" - "$T/nghttp.out" <<'PYEOF' || fail "a slow stream held another back"
+import re, sys
+ends = {}
+for line in open(sys.argv[1]):
+    m = re.match(r"\s*\d+\s+\+([0-9.]+)(us|ms|s)\s.*\s(/\S+)$", line)
+    if m:
+        v = float(m.group(1)) * {"us": 1e-6, "ms": 1e-3, "s": 1.0}[m.group(2)]
+        ends[m.group(3).split("?")[0]] = v
+assert set(ends) == {"/wait", "/big"}, ends
+assert ends["/big"] < 0.1, "small response after %.3f s" % ends["/big"]
+assert ends["/wait"] >= 0.9, "slow response after %.3f s" % ends["/wait"]
+print("beside a 1 s stream, a small one ended after %.1f ms" %
+      (ends["/big"] * 1e3))
+PYEOF
+ok "HTTP/2: a slow stream does not hold another stream's response back"
 
 # Many small responses on kept-alive connections, both protocols: every
 # body intact (a held head must never lose or reorder bytes).
