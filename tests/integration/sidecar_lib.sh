@@ -177,6 +177,24 @@ start_sidecar() {
 		fail "sidecar did not come up"
 }
 
+# stop_for_restart: stop the sidecar and pick new ports for the next
+# start (the old ones may linger in TIME_WAIT).
+stop_for_restart() {
+	stop_sidecar || fail "stop"
+	PORT=$(free_port)
+	HPORT=$(free_port)
+}
+
+# serve_leaf NAME: make a new EC leaf NAME the configured certificate,
+# each file replaced by a rename (as a ConfigMap update does).
+serve_leaf() {
+	gen_leaf "$1" ec
+	cp "$T/$1.key" "$T/server.key.new"
+	cp "$T/$1.pem" "$T/server.pem.new"
+	mv "$T/server.key.new" "$T/server.key"
+	mv "$T/server.pem.new" "$T/server.pem"
+}
+
 mark_ready() {
 	touch "$T/ready"
 }

@@ -83,9 +83,7 @@ b=$(metric sealpod_sidecar_busy_poll_seconds_total)
 	fail "an idle sidecar kept polling: $a -> $b s"
 ok "an idle worker stops polling"
 
-stop_sidecar || fail "stop"
-PORT=$(free_port)
-HPORT=$(free_port)
+stop_for_restart
 SC_EXTRA="busy_poll_us: 0" start_sidecar
 h2load -n 400 -c 4 -m 10 "https://127.0.0.1:$PORT/big?size=700" \
 	>"$T/h2load0.out" 2>&1 || fail "h2load (no polling)"
@@ -95,9 +93,7 @@ late --http1.1
 	fail "busy_poll_us: 0 still polled"
 ok "busy_poll_us: 0 never polls, and heads still go out"
 
-stop_sidecar || fail "stop"
-PORT=$(free_port)
-HPORT=$(free_port)
+stop_for_restart
 SC_EXTRA="busy_poll_us: 1001" write_config
 if "$SIDECAR" --config "$T/sidecar.yaml" --check >"$T/check.out" 2>&1; then
 	fail "busy_poll_us: 1001 accepted"

@@ -45,9 +45,7 @@ ok "certificate reload still works without privileges"
 # only our PR_SET_DUMPABLE can make the files in /proc/PID belong to
 # root instead of nobody.
 need setpriv
-stop_sidecar || fail "stop"
-PORT=$(free_port)
-HPORT=$(free_port)
+stop_for_restart
 write_config
 sed -i '/^user:/d' "$T/sidecar.yaml"
 setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups \

@@ -30,11 +30,7 @@ HOLD=$!
 PIDS+=("$HOLD")
 wait_for grep -q idle "$T/hold.out" || fail "held connection"
 
-gen_leaf next ec
-cp "$T/next.key" "$T/server.key.new"
-cp "$T/next.pem" "$T/server.pem.new"
-mv "$T/server.key.new" "$T/server.key"
-mv "$T/server.pem.new" "$T/server.pem"
+serve_leaf next
 kill -HUP "$SIDECAR_PID"
 fp_b=$(file_fp "$T/next.pem")
 wait_for test "$(served_fp)" = "$fp_b" || fail "new certificate not served"

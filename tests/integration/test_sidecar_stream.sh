@@ -66,9 +66,7 @@ ok "aborted streams are logged with reason client_abort"
 
 # Idle timeout of 1 s: a stream with bytes every 0.4 s runs for 2 s,
 # a backend silent for 3 s gets 504.
-stop_sidecar || fail "stop"
-PORT=$(free_port)
-HPORT=$(free_port)
+stop_for_restart
 SC_IDLE_S=1 start_sidecar
 out=$(client sse --path '/sse?n=6&gap=0.4' --timeout 10)
 [ "$(jget "$out" 'len(j["events"])')" = 6 ] ||

@@ -101,11 +101,7 @@ resume --n "$N" --same-ticket --ready-file "$T/held" \
 CLIENT=$!
 PIDS+=("$CLIENT")
 wait_for test -f "$T/held" || fail "client got no first session"
-gen_leaf next ec
-cp "$T/next.key" "$T/server.key.new"
-cp "$T/next.pem" "$T/server.pem.new"
-mv "$T/server.key.new" "$T/server.key"
-mv "$T/server.pem.new" "$T/server.pem"
+serve_leaf next
 kill -HUP "$SIDECAR_PID"
 want=$(openssl x509 -in "$T/next.pem" -noout -fingerprint -sha256)
 wait_for test "$(fp)" = "$want" || fail "new certificate not served"
