@@ -184,9 +184,11 @@ struct h2_conn {
 	uint64_t rst_window; /* start of the current one-second window */
 	uint64_t rst_count;
 	uint64_t idle_deadline;
-	const char *close_why; /* for streams still open at the end */
-	unsigned dying : 1;    /* GOAWAY queued: close once it is out */
-	unsigned eof : 1;      /* the client left or the TLS session broke */
+	const char *close_why;	 /* for streams still open at the end */
+	unsigned dying : 1;	 /* GOAWAY queued: close once it is out */
+	unsigned out_parked : 1; /* frames wait for a due response */
+	unsigned holds;		 /* streams whose head waits for its body */
+	unsigned eof : 1;	 /* the client left or the TLS session broke */
 	unsigned progress : 1;
 	unsigned fuzz : 1; /* h2_fuzz_feed(): streams get no backend */
 };
@@ -481,6 +483,7 @@ stream_free(struct h2_stream *s)
 
 	stream_log(s);
 	backend_close(s);
+	h->holds -= s->held_end != 0;
 	if (s->prev != NULL) {
 		s->prev->next = s->next;
 	} else {
@@ -1526,10 +1529,12 @@ h1_response(struct h2_stream *s, size_t end)
 		goto out;
 	}
 	if (body_waits(s, end, m)) {
+		s->h->holds += s->held_end == 0;
 		s->held_end = end;
 		loop_park(c->w, c);
 		goto out;
 	}
+	s->h->holds -= s->held_end != 0;
 	s->held_end = 0;
 	memset(&s->scan, 0, sizeof(s->scan));
 	if (m->status < 200) {
@@ -2246,7 +2251,8 @@ client_write(struct h2_conn *h)
 	int err;
 	int progress = 0;
 
-	if (h->out_off == h->out_len && !h->eof && response_due(h)) {
+	h->out_parked = h->out_off == h->out_len && !h->eof && response_due(h);
+	if (h->out_parked) {
 		loop_park(c->w, c);
 		goto out;
 	}
@@ -2340,6 +2346,10 @@ h2_step(struct conn *c)
 	progress |= client_read(h);
 	progress |= streams_step(h);
 	progress |= client_write(h);
+	if (h->holds == 0 && !h->out_parked) {
+		/* Nothing waits any more: no release run needed. */
+		loop_unpark(c->w, c);
+	}
 	if (h->streams != NULL) {
 		h->idle_deadline = now_of(h) + cfg_of(h)->idle_s * SEC_NS;
 	}

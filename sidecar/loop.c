@@ -83,7 +83,8 @@ void
 loop_park(struct worker *w, struct conn *c)
 {
 	if (c->parked_at == 0) {
-		c->parked_at = w->now;
+		/* Not w->now: that is when this batch began. */
+		c->parked_at = now_ns();
 		c->park_next = NULL;
 		c->park_prev = w->parked_tail;
 		if (w->parked_tail != NULL) {
@@ -387,20 +388,20 @@ lifecycle(struct worker *w)
  * peers that cost. Returns what epoll_wait() returned, 0 on timeout.
  */
 static int
-busy_poll(struct worker *w, struct epoll_event *evs)
+busy_poll(struct worker *w, struct epoll_event *evs, uint64_t limit)
 {
 	uint64_t t0;
 	uint64_t spent;
 	int n = 0;
 
-	if (w->poll_ns == 0) {
+	if (limit == 0) {
 		goto out;
 	}
 	t0 = now_ns();
 	do {
 		n = epoll_wait(w->epfd, evs, LOOP_EVENTS, 0);
 		spent = now_ns() - t0;
-	} while (n == 0 && spent < w->poll_ns);
+	} while (n == 0 && spent < limit);
 	metrics_add(&w->m->busy_poll_ns, spent);
 out:
 	return n;
@@ -431,6 +432,21 @@ poll_adapt(struct worker *w, uint64_t slept_ns)
 	}
 }
 
+/* The poll budget, cut to what the oldest park has left. */
+static uint64_t
+poll_limit(const struct worker *w)
+{
+	uint64_t limit = w->poll_ns;
+	uint64_t held;
+
+	if (w->parked != NULL && limit > 0) {
+		held = now_ns() - w->parked->parked_at;
+		limit = held >= LOOP_PARK_NS ? 0 : LOOP_PARK_NS - held;
+		limit = limit < w->poll_ns ? limit : w->poll_ns;
+	}
+	return limit;
+}
+
 /* The next batch of events; held heads go out before any sleep. */
 static int
 wait_events(struct worker *w, struct epoll_event *evs)
@@ -442,7 +458,7 @@ wait_events(struct worker *w, struct epoll_event *evs)
 		n = epoll_wait(w->epfd, evs, LOOP_EVENTS, 0);
 		goto out;
 	}
-	n = busy_poll(w, evs);
+	n = busy_poll(w, evs, poll_limit(w));
 	if (n != 0) {
 		goto out;
 	}

@@ -45,8 +45,9 @@ union key_copy {
 
 /* What one consistent read of the ring saw. */
 struct ring_view {
-	union key_copy cur;
+	union key_copy cur;  /* meaningful only when have_cur */
 	union key_copy prev; /* meaningful only when have_prev */
+	int have_cur;
 	int have_prev;
 };
 
@@ -54,7 +55,9 @@ struct tickets {
 	pthread_mutex_t lock;	   /* serialises rotations */
 	_Atomic uint64_t seq;	   /* odd while a rotation writes the ring */
 	_Atomic uint64_t period;   /* the current key's period */
+	_Atomic int have_cur;	   /* the current period's key was made */
 	_Atomic int have_prev;	   /* the previous period's key is held */
+	uint64_t failed_period;	   /* last period whose key failed, logged */
 	struct secret *mem;	   /* both slots, then the scratch key */
 	_Atomic uint64_t *slot[2]; /* slot[p & 1] holds period p's key */
 	unsigned char *scratch;	   /* a new key before it is published */
@@ -94,21 +97,29 @@ period_now(const struct tickets *t)
 static int
 scratch_fill(struct tickets *t)
 {
+	size_t want = sizeof(struct ticket_key);
 	size_t got = 0;
 	ssize_t n;
 	int tries;
 
-	for (tries = 0; tries < TICKETS_RNG_TRIES; tries++) {
-		n = getrandom(t->scratch + got, sizeof(struct ticket_key) - got,
-			      0);
-		if (n > 0) {
-			got += (size_t)n;
+	if (t->clock.fill != NULL) {
+		if (t->clock.fill(t->clock.arg, t->scratch, want) == 0) {
+			got = want;
 		}
-		if (got == sizeof(struct ticket_key)) {
-			break;
+	} else {
+		for (tries = 0; tries < TICKETS_RNG_TRIES && got < want;
+		     tries++) {
+			n = getrandom(t->scratch + got, want - got, 0);
+			if (n > 0) {
+				got += (size_t)n;
+			}
 		}
 	}
-	return got == sizeof(struct ticket_key) ? 0 : -1;
+	if (got != want) {
+		/* No half-random key stays behind. */
+		secret_wipe_mem(t->scratch, want);
+	}
+	return got == want ? 0 : -1;
 }
 
 /* Word stores, so a reader racing with us sees words, never halves. */
@@ -140,22 +151,23 @@ slot_load(_Atomic uint64_t *slot, union key_copy *out)
 }
 
 /*
- * Publish the scratch key as period p's, under the lock. keep says the
- * current key becomes the previous one (p follows it directly);
- * otherwise the other slot is wiped too.
+ * Publish period p under the lock: its key is the scratch key when fresh,
+ * none otherwise (no tickets issued). keep says the other slot stays as
+ * the previous period's key; otherwise it is wiped.
  */
 static void
-publish(struct tickets *t, uint64_t p, int keep)
+publish(struct tickets *t, uint64_t p, int keep, int fresh)
 {
 	uint64_t s = atomic_load_explicit(&t->seq, memory_order_relaxed);
 
 	atomic_store_explicit(&t->seq, s + 1, memory_order_relaxed);
 	atomic_thread_fence(memory_order_release);
 
-	slot_store(t->slot[p & 1], t->scratch);
+	slot_store(t->slot[p & 1], fresh ? t->scratch : NULL);
 	if (!keep) {
 		slot_store(t->slot[(p + 1) & 1], NULL);
 	}
+	atomic_store_explicit(&t->have_cur, fresh, memory_order_relaxed);
 	atomic_store_explicit(&t->have_prev, keep, memory_order_relaxed);
 	atomic_store_explicit(&t->period, p, memory_order_relaxed);
 
@@ -163,27 +175,41 @@ publish(struct tickets *t, uint64_t p, int keep)
 	secret_wipe_mem(t->scratch, sizeof(struct ticket_key));
 }
 
-/* Rotate to period p if it is newer, under the lock. Returns 1 if so. */
+/*
+ * Move to period p if it is newer, or make the current period's missing
+ * key, under the lock. Returns 1 if a fresh key was published.
+ */
 static int
 rotate_locked(struct tickets *t, uint64_t p)
 {
 	uint64_t cur = atomic_load_explicit(&t->period, memory_order_relaxed);
-	int rotated = 0;
+	int have_cur = atomic_load_explicit(&t->have_cur, memory_order_relaxed);
+	int have_prev =
+	    atomic_load_explicit(&t->have_prev, memory_order_relaxed);
+	int fresh;
+	int keep;
 
-	if (p <= cur) {
-		goto out;
+	if (p < cur || (p == cur && have_cur)) {
+		return 0;
 	}
-	if (scratch_fill(t) != 0) {
-		/* Retried on the next tick or handshake. */
+	fresh = scratch_fill(t) == 0;
+	if (!fresh && t->failed_period != p) {
+		/* Once a period; retried on every tick and handshake. */
 		log_event(LOG_ERR, "tls.tickets.rotate.failed", "internal",
-			  LOG_ERRNO(errno));
-		goto out;
+			  LOG_ERRNO(errno), LOG_U64("period", p));
+		t->failed_period = p;
 	}
-
-	publish(t, p, p == cur + 1);
-	rotated = 1;
-out:
-	return rotated;
+	if (p == cur) {
+		/* The missing key of this period; the previous one stays. */
+		keep = have_prev;
+	} else {
+		/* The old current key may still open tickets for a period. */
+		keep = p == cur + 1 && have_cur;
+	}
+	if (fresh || p != cur) {
+		publish(t, p, keep, fresh);
+	}
+	return fresh;
 }
 
 int
@@ -194,7 +220,8 @@ tickets_rotate(struct tickets *t)
 	int kept = 0;
 
 	/* The common case, on every handshake: no lock, no write. */
-	if (p <= atomic_load_explicit(&t->period, memory_order_relaxed)) {
+	if (p <= atomic_load_explicit(&t->period, memory_order_relaxed) &&
+	    atomic_load_explicit(&t->have_cur, memory_order_relaxed)) {
 		goto out;
 	}
 	pthread_mutex_lock(&t->lock);
@@ -230,6 +257,8 @@ ring_read(struct tickets *t, struct ring_view *v)
 			continue;
 		}
 		p = atomic_load_explicit(&t->period, memory_order_relaxed);
+		v->have_cur =
+		    atomic_load_explicit(&t->have_cur, memory_order_relaxed);
 		v->have_prev =
 		    atomic_load_explicit(&t->have_prev, memory_order_relaxed);
 		slot_load(t->slot[p & 1], &v->cur);
@@ -251,8 +280,8 @@ view_match(const struct ring_view *v, const unsigned char *name)
 	int prev = ct_memeq(v->prev.k.name, name, TICKETS_NAME_LEN);
 	enum tickets_use use = TICKETS_UNKNOWN;
 
-	/* A wiped slot's name is all zeros: never a match. */
-	if (cur) {
+	/* A wiped slot (all zeros) is never a match. */
+	if (cur && v->have_cur) {
 		use = TICKETS_CURRENT;
 	} else if (prev && v->have_prev) {
 		use = TICKETS_PREVIOUS;
@@ -309,7 +338,7 @@ ticket_encrypt(struct tickets *t, unsigned char *name, unsigned char *iv,
 	struct ring_view v;
 	int rc = 0; /* no ticket this time; never a failed handshake */
 
-	if (ring_read(t, &v) != 0 ||
+	if (ring_read(t, &v) != 0 || !v.have_cur ||
 	    RAND_bytes(iv, EVP_CIPHER_get_iv_length(t->aes)) != 1) {
 		goto out;
 	}
@@ -423,7 +452,7 @@ tickets_new(const struct tickets_clock *clock, struct tickets **out)
 			  LOG_ERRNO(errno));
 		goto out;
 	}
-	publish(t, period_now(t), 0);
+	publish(t, period_now(t), 0, 1);
 
 	*out = t;
 	t = NULL;

@@ -42,10 +42,13 @@ struct tickets;
 /*
  * The clock the schedule reads: seconds since a fixed origin, never
  * going backwards. NULL in tickets_new() means CLOCK_BOOTTIME, so time
- * spent suspended still ages the keys. Tests inject their own.
+ * spent suspended still ages the keys. Tests inject their own, and may
+ * inject the random source too (fill: 0 with n bytes written, or -1;
+ * NULL means getrandom).
  */
 struct tickets_clock {
 	uint64_t (*now_s)(void *arg);
+	int (*fill)(void *arg, unsigned char *buf, size_t n);
 	void *arg;
 };
 
@@ -73,8 +76,11 @@ SP_MUST_CHECK enum sp_err tickets_attach(struct tickets *t, SSL_CTX *ctx);
 /*
  * Rotate if the clock has entered a new period: a fresh current key, the
  * old current kept as previous, anything older wiped (after a gap of two
- * periods or more, both old keys are wiped). Called from the main
- * thread's tick so that expired keys are wiped even with no traffic; the
+ * periods or more, both old keys are wiped). If no fresh key can be made
+ * the schedule still moves on and wipes what is past its time; until a
+ * key is made (retried on each call, logged once a period) no tickets
+ * are issued and only a still-valid previous key is accepted. Called from the
+ * main thread's tick so that expired keys are wiped even with no traffic; the
  * handshake path also calls it. Thread-safe. Returns 1 if it rotated.
  */
 int tickets_rotate(struct tickets *t);

@@ -53,6 +53,24 @@ fake_clock(void *arg)
 
 static const struct tickets_clock test_clock = {.now_s = fake_clock};
 
+/* A random source that can be made to fail (fail_fill). */
+static _Atomic int fail_fill;
+
+static int
+fake_fill(void *arg, unsigned char *buf, size_t n)
+{
+	(void)arg;
+	if (atomic_load(&fail_fill)) {
+		/* Half-written, as a real short read could leave it. */
+		memset(buf, 0xa5, n / 2);
+		return -1;
+	}
+	return RAND_bytes(buf, (int)n) == 1 ? 0 : -1;
+}
+
+static const struct tickets_clock failing_clock = {.now_s = fake_clock,
+						   .fill = fake_fill};
+
 /* ---- fixtures --------------------------------------------------------- */
 
 /* A self-signed P-256 certificate and its key, as 0600 PEM files. */
@@ -291,6 +309,74 @@ test_attach_caps_lifetime(void **state)
  * period 11 (renewed: the new ticket is under the current key), refused
  * at period 12 with a full handshake, while the renewed one resumes.
  */
+/*
+ * No fresh key for a new period (the RNG fails): the schedule still
+ * moves on, so the old key only opens tickets for the one period it is
+ * owed and is then wiped; no ticket is issued meanwhile (the handshake
+ * still works, in full); once the RNG works again a key is made.
+ */
+static void
+test_rng_failure(void **state)
+{
+	unsigned char a[TICKETS_NAME_LEN];
+	unsigned char b[TICKETS_NAME_LEN];
+	unsigned char zero[TICKETS_NAME_LEN] = {0};
+	struct tickets *t = NULL;
+	SSL_CTX *sctx;
+	SSL_CTX *cctx = client_ctx(TLS1_3_VERSION);
+	struct shake first;
+	struct shake r;
+	const unsigned char *tick = NULL;
+	size_t len = 0;
+
+	(void)state;
+	atomic_store(&fail_fill, 0);
+	atomic_store(&fake_now, 10 * R + 1);
+	assert_int_equal(tickets_new(&failing_clock, &t), SP_OK);
+	sctx = server_ctx(t);
+	first = connect_once(sctx, cctx, NULL);
+	assert_true(first.done);
+	tickets_current_name(t, a);
+
+	atomic_store(&fail_fill, 1);
+	atomic_store(&fake_now, 11 * R + 1);
+	assert_int_equal(tickets_rotate(t), 0);
+	tickets_current_name(t, b);
+	assert_memory_equal(b, zero, TICKETS_NAME_LEN);
+	assert_int_equal(tickets_lookup(t, a), TICKETS_PREVIOUS);
+	assert_int_equal(tickets_lookup(t, zero), TICKETS_UNKNOWN);
+	/* The old ticket still resumes; no new ticket comes with it. */
+	r = connect_once(sctx, cctx, first.session);
+	assert_true(r.done);
+	assert_true(r.reused);
+	SSL_SESSION_free(r.session);
+	r = connect_once(sctx, cctx, NULL);
+	assert_true(r.done);
+	SSL_SESSION_get0_ticket(r.session, &tick, &len);
+	assert_int_equal(len, 0);
+	SSL_SESSION_free(r.session);
+
+	/* Past its time the old key is wiped even without a new one. */
+	atomic_store(&fake_now, 12 * R + 1);
+	assert_int_equal(tickets_rotate(t), 0);
+	assert_int_equal(tickets_lookup(t, a), TICKETS_UNKNOWN);
+	r = connect_once(sctx, cctx, first.session);
+	assert_true(r.done);
+	assert_false(r.reused);
+	SSL_SESSION_free(r.session);
+
+	atomic_store(&fail_fill, 0);
+	assert_int_equal(tickets_rotate(t), 1);
+	tickets_current_name(t, b);
+	assert_memory_not_equal(b, zero, TICKETS_NAME_LEN);
+	assert_int_equal(tickets_lookup(t, b), TICKETS_CURRENT);
+
+	SSL_SESSION_free(first.session);
+	SSL_CTX_free(sctx);
+	SSL_CTX_free(cctx);
+	tickets_free(t);
+}
+
 static void
 rotation_resume(int version)
 {
@@ -607,6 +693,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_schedule),
+	    cmocka_unit_test(test_rng_failure),
 	    cmocka_unit_test(test_attach_caps_lifetime),
 	    cmocka_unit_test(test_rotation_tls13),
 	    cmocka_unit_test(test_rotation_tls12),
