@@ -1288,7 +1288,6 @@ response_start(struct conn *c, size_t end)
 	c->be_keep = m->keep_alive;
 	c->resp_framing = m->framing;
 	c->resp_left = m->content_length;
-	c->resp_length = m->content_length;
 	memset(&c->resp_chunk, 0, sizeof(c->resp_chunk));
 	c->resp = m->framing == H1_BODY_NONE ? RS_DONE : RS_BODY;
 	if (c->resp == RS_DONE && b->end > end) {
@@ -1436,19 +1435,22 @@ backend_unread(const struct conn *c)
 }
 
 /*
- * A response head whose body is announced by its length but not here
- * yet waits for it, parked (loop_park), so that both leave in one TLS
- * record and the client wakes and reads once per response, not twice.
- * Streamed responses (chunked, to close) never wait: their head goes
- * out as soon as it is read, as every event does after it.
+ * Whether a response's first bytes wait, parked (loop_park): the worker
+ * sends them when it runs out of other work, or after LOOP_PARK_NS. A
+ * head that came without its announced body so waits for the body, and
+ * both leave in one TLS record; a complete response waits for the rest
+ * of the worker's burst, so that a client with many connections (the
+ * gateway) reads several responses per wake-up instead of one. When the
+ * worker is idle nothing waits. Streamed responses (chunked, to close),
+ * upgrades and local replies never wait.
  */
 static int
-head_waits(const struct conn *c)
+response_waits(const struct conn *c)
 {
-	return !c->resp_started && !c->park_over && !c->local &&
-	       c->resp == RS_BODY && c->resp_framing == H1_BODY_LENGTH &&
-	       c->resp_length > 0 && c->resp_left == c->resp_length &&
-	       c->be_fd >= 0 && !c->be_hup;
+	return !c->resp_started && !c->park_over && !c->local && !c->tunnel &&
+	       (c->resp == RS_BODY || c->resp == RS_DONE) &&
+	       (c->resp_framing == H1_BODY_LENGTH ||
+		c->resp_framing == H1_BODY_NONE);
 }
 
 static int
@@ -1463,7 +1465,7 @@ client_write(struct conn *c)
 	if (!active(c) || !proxy_tls_can_write(c) || backend_unread(c)) {
 		goto out;
 	}
-	if (head_waits(c)) {
+	if (response_waits(c)) {
 		loop_park(c->w, c);
 		goto out;
 	}

@@ -118,7 +118,6 @@ struct conn {
 	enum h1_framing resp_framing;
 	uint64_t req_left;
 	uint64_t resp_left;
-	uint64_t resp_length; /* Content-Length of the response */
 	struct h1_chunk req_chunk;
 	struct h1_chunk resp_chunk;
 

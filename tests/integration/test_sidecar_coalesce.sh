@@ -35,6 +35,16 @@ print("HTTP/%s head after %.1f ms, body after %.0f ms" % (ver, ttfb * 1e3,
 }
 late --http1.1
 ok "HTTP/1.1: a head whose body is late goes out at once"
+
+# The same while load keeps the workers from running out of work: the
+# park's own time bound, not an idle worker, lets the head go.
+timeout 20 h2load --h1 -c 8 -D 4 "https://127.0.0.1:$PORT/big?size=100" \
+	>"$T/busy.out" 2>&1 &
+BUSY=$!
+sleep 1
+late --http1.1
+wait "$BUSY" || fail "load during the busy case: $(tail -3 "$T/busy.out")"
+ok "HTTP/1.1: on a busy worker too, a late body does not hold its head"
 late --http2
 ok "HTTP/2: a head whose body is late goes out at once"
 
