@@ -1528,10 +1528,9 @@ h1_response(struct h2_stream *s, size_t end)
 		backend_fail(s, 502, m->error, 0);
 		goto out;
 	}
-	if (body_waits(s, end, m)) {
+	if (body_waits(s, end, m) && loop_park(c->w, c)) {
 		s->h->holds += s->held_end == 0;
 		s->held_end = end;
-		loop_park(c->w, c);
 		goto out;
 	}
 	s->h->holds -= s->held_end != 0;
@@ -2223,7 +2222,7 @@ out:
  * complete and its stream began less than H2_DUE_NS ago. Frames ready
  * now then wait for it (parked, see loop_park), so that both leave in
  * one TLS record; a slow answer (a long generation) stops counting as
- * due after H2_DUE_NS, and the park never lasts past LOOP_PARK_NS.
+ * due after H2_DUE_NS, and the park never lasts past coalesce_us.
  */
 static int
 response_due(const struct h2_conn *h)
@@ -2251,9 +2250,9 @@ client_write(struct h2_conn *h)
 	int err;
 	int progress = 0;
 
-	h->out_parked = h->out_off == h->out_len && !h->eof && response_due(h);
+	h->out_parked = h->out_off == h->out_len && !h->eof &&
+			response_due(h) && loop_park(c->w, c);
 	if (h->out_parked) {
-		loop_park(c->w, c);
 		goto out;
 	}
 	for (;;) {

@@ -22,8 +22,6 @@
 #define LOOP_ACCEPT_BATCH    64
 #define LOOP_ACCEPT_PAUSE_NS (100ull * 1000 * 1000)
 #define LOOP_REJECT_LOG_NS   (1000ull * 1000 * 1000)
-/* Longest a response head waits parked for its body, under load. */
-#define LOOP_PARK_NS (200ull * 1000)
 /* Busy-poll budget: first step when growing, and the least kept. */
 #define LOOP_POLL_START_NS (10ull * 1000)
 
@@ -79,10 +77,10 @@ loop_queue(struct worker *w, struct conn *c)
 	}
 }
 
-void
+int
 loop_park(struct worker *w, struct conn *c)
 {
-	if (c->parked_at == 0) {
+	if (w->park_max_ns > 0 && c->parked_at == 0) {
 		/* Not w->now: that is when this batch began. */
 		c->parked_at = now_ns();
 		c->park_next = NULL;
@@ -94,6 +92,7 @@ loop_park(struct worker *w, struct conn *c)
 		}
 		w->parked_tail = c;
 	}
+	return c->parked_at != 0;
 }
 
 void
@@ -441,7 +440,7 @@ poll_limit(const struct worker *w)
 
 	if (w->parked != NULL && limit > 0) {
 		held = now_ns() - w->parked->parked_at;
-		limit = held >= LOOP_PARK_NS ? 0 : LOOP_PARK_NS - held;
+		limit = held >= w->park_max_ns ? 0 : w->park_max_ns - held;
 		limit = limit < w->poll_ns ? limit : w->poll_ns;
 	}
 	return limit;
@@ -491,7 +490,7 @@ worker_main(void *arg)
 			dispatch(w, &evs[i]);
 		}
 		if (w->parked != NULL &&
-		    w->now - w->parked->parked_at >= LOOP_PARK_NS) {
+		    w->now - w->parked->parked_at >= w->park_max_ns) {
 			release_parked(w);
 		}
 		run_queue(w);
@@ -517,6 +516,7 @@ worker_init(struct server *srv, struct worker *w, unsigned id)
 	w->listen_fd = srv->listen_fds[id];
 	srv->listen_fds[id] = -1;
 	w->poll_max_ns = srv->cfg->busy_poll_us * 1000;
+	w->park_max_ns = srv->cfg->coalesce_us * 1000;
 	w->listen_src.kind = POLLSRC_LISTEN;
 	w->notify_src.kind = POLLSRC_NOTIFY;
 	w->epfd = epoll_create1(EPOLL_CLOEXEC);

@@ -80,6 +80,7 @@ struct worker {
 	/* Adaptive busy polling (see busy_poll() in loop.c). */
 	uint64_t poll_max_ns; /* busy_poll_us; 0: never poll */
 	uint64_t poll_ns;     /* current budget, 0 .. poll_max_ns */
+	uint64_t park_max_ns; /* coalesce_us; 0: never park */
 
 	SSL_CTX *ctx; /* our reference to the current generation */
 	unsigned ctx_gen;
@@ -116,13 +117,14 @@ void loop_free(struct server *srv);
 void loop_queue(struct worker *w, struct conn *c);
 
 /*
- * Park c: it holds a response head back because the body should follow
- * at once, so that both leave in one TLS record and the client reads
- * once. The worker ends every park before it would sleep, and after
- * LOOP_PARK_NS at the latest, by setting c->park_over and queueing c;
- * c must then send what it holds. Parking a parked c does nothing.
+ * Park c: it holds response bytes back so that they leave together with
+ * what should follow at once (the body, other responses). The worker
+ * ends every park before it would sleep, and after coalesce_us at the
+ * latest, by setting c->park_over and queueing c; c must then send what
+ * it holds. Parking a parked c does nothing. Returns 1 if c is parked,
+ * 0 if parking is off (coalesce_us: 0): then c must not hold anything.
  */
-void loop_park(struct worker *w, struct conn *c);
+int loop_park(struct worker *w, struct conn *c);
 
 /* End c's park early (what it held went out); no-op if not parked. */
 void loop_unpark(struct worker *w, struct conn *c);

@@ -73,6 +73,8 @@ static const char help_text[] =
     "    workers                 threads; 0 = one per usable CPU (0)\n"
     "    busy_poll_us            most a busy worker polls before sleeping,\n"
     "                            adaptive; 0 = never (50)\n"
+    "    coalesce_us             most a response waits for its body or\n"
+    "                            the worker's burst; 0 = never (200)\n"
     "    user                    switch to this user after binding\n"
     "    limits.header_bytes     request head size (32768) -> 431\n"
     "    limits.headers          header fields (100) -> 431\n"

@@ -1436,7 +1436,7 @@ backend_unread(const struct conn *c)
 
 /*
  * Whether a response's first bytes wait, parked (loop_park): the worker
- * sends them when it runs out of other work, or after LOOP_PARK_NS. A
+ * sends them when it runs out of other work, or after coalesce_us. A
  * head that came without its announced body so waits for the body, and
  * both leave in one TLS record; a complete response waits for the rest
  * of the worker's burst, so that a client with many connections (the
@@ -1465,8 +1465,7 @@ client_write(struct conn *c)
 	if (!active(c) || !proxy_tls_can_write(c) || backend_unread(c)) {
 		goto out;
 	}
-	if (response_waits(c)) {
-		loop_park(c->w, c);
+	if (response_waits(c) && loop_park(c->w, c)) {
 		goto out;
 	}
 	p = client_pending(c, &len);

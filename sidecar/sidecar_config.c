@@ -42,6 +42,7 @@ static const struct conf_key sidecar_keys[] = {
     {"log.level", CONF_STR, OFF(log_level), 0, 0, 0},
     {"workers", CONF_U64, OFF(workers), 0, 0, SIDECAR_WORKERS_MAX},
     {"busy_poll_us", CONF_U64, OFF(busy_poll_us), 0, 0, SIDECAR_BUSY_POLL_MAX},
+    {"coalesce_us", CONF_U64, OFF(coalesce_us), 0, 0, SIDECAR_COALESCE_MAX},
     {"limits.header_bytes", CONF_U64, OFF(header_bytes), 0, 1024, H1_HEAD_MAX},
     {"limits.headers", CONF_U64, OFF(headers), 0, 1, H1_HEADERS_MAX},
     {"limits.request_line", CONF_U64, OFF(request_line), 0, 64, H1_HEAD_MAX},
@@ -72,6 +73,7 @@ set_defaults(struct sidecar_config *cfg)
 	cfg->body_bytes = SIDECAR_DEF_BODY_BYTES;
 	cfg->watch_s = SIDECAR_DEF_WATCH_S;
 	cfg->busy_poll_us = SIDECAR_DEF_BUSY_POLL_US;
+	cfg->coalesce_us = SIDECAR_DEF_COALESCE_US;
 	cfg->http2 = 1;
 	cfg->h2_max_streams = H2_DEF_MAX_STREAMS;
 	cfg->h2_resets_per_s = H2_DEF_RESETS_PER_S;

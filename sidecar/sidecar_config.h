@@ -29,6 +29,8 @@
 #define SIDECAR_WATCH_MAX	  3600
 #define SIDECAR_DEF_BUSY_POLL_US  50
 #define SIDECAR_BUSY_POLL_MAX	  1000
+#define SIDECAR_DEF_COALESCE_US	  200
+#define SIDECAR_COALESCE_MAX	  1000
 
 /* Ceilings on what a configuration may ask for. */
 #define SIDECAR_WORKERS_MAX	256
@@ -66,6 +68,7 @@ struct sidecar_config {
 	char *backend_protocol;	  /* "h1" (default) or "h2c" */
 	uint64_t workers;	  /* 0: one per CPU we may run on */
 	uint64_t busy_poll_us;	  /* poll before sleeping, at most; 0: off */
+	uint64_t coalesce_us;	  /* longest a response is held; 0: off */
 	uint64_t header_bytes;
 	uint64_t headers;
 	uint64_t request_line;

@@ -5,7 +5,7 @@
 # and the body follows intact; with busy_poll_us: 0 no time is spent
 # polling, with the default a busy worker polls (the metric grows) and an
 # idle one stops; over HTTP/2 a slow stream never holds back another
-# stream's response; an out-of-range busy_poll_us is refused by name.
+# stream's response; an out-of-range busy_poll_us or coalesce_us is refused by name.
 . "$(dirname "$0")/sidecar_lib.sh"
 need h2load
 need nghttp
@@ -94,21 +94,22 @@ b=$(metric sealpod_sidecar_busy_poll_seconds_total)
 ok "an idle worker stops polling"
 
 stop_for_restart
-SC_EXTRA="busy_poll_us: 0" start_sidecar
+SC_EXTRA=$'busy_poll_us: 0\ncoalesce_us: 0' start_sidecar
 h2load -n 400 -c 4 -m 10 "https://127.0.0.1:$PORT/big?size=700" \
 	>"$T/h2load0.out" 2>&1 || fail "h2load (no polling)"
 grep -q '400 succeeded, 0 failed' "$T/h2load0.out" || fail "h2load (no polling)"
 late --http1.1
 [ "$(metric sealpod_sidecar_busy_poll_seconds_total)" = 0.000000 ] ||
 	fail "busy_poll_us: 0 still polled"
-ok "busy_poll_us: 0 never polls, and heads still go out"
+ok "busy_poll_us: 0 and coalesce_us: 0: no polling, heads still go out"
 
 stop_for_restart
-SC_EXTRA="busy_poll_us: 1001" write_config
-if "$SIDECAR" --config "$T/sidecar.yaml" --check >"$T/check.out" 2>&1; then
-	fail "busy_poll_us: 1001 accepted"
-fi
-grep -q 'busy_poll_us' "$T/check.out" ||
-	fail "the refusal does not name the key: $(cat "$T/check.out")"
-ok "busy_poll_us above 1000 is refused, naming the key"
-
+for bad in "busy_poll_us: 1001" "coalesce_us: 1001"; do
+	SC_EXTRA=$bad write_config
+	if "$SIDECAR" --config "$T/sidecar.yaml" --check >"$T/check.out" 2>&1; then
+		fail "$bad accepted"
+	fi
+	grep -q "${bad%%:*}" "$T/check.out" ||
+		fail "the refusal does not name the key: $(cat "$T/check.out")"
+done
+ok "busy_poll_us and coalesce_us above 1000 are refused, naming the key"
