@@ -2251,7 +2251,8 @@ client_write(struct h2_conn *h)
 	int progress = 0;
 
 	h->out_parked = h->out_off == h->out_len && !h->eof &&
-			response_due(h) && loop_park(c->w, c);
+			nghttp2_session_want_write(h->ng) && response_due(h) &&
+			loop_park(c->w, c);
 	if (h->out_parked) {
 		goto out;
 	}
