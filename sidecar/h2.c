@@ -1528,7 +1528,7 @@ h1_response(struct h2_stream *s, size_t end)
 		backend_fail(s, 502, m->error, 0);
 		goto out;
 	}
-	if (body_waits(s, end, m) && loop_park(c->w, c)) {
+	if (body_waits(s, end, m) && loop_park(c->w, c, 1)) {
 		s->h->holds += s->held_end == 0;
 		s->held_end = end;
 		goto out;
@@ -2233,7 +2233,7 @@ response_due(const struct h2_conn *h)
 
 	for (s = h->streams; s != NULL && !h->c->park_over; s = s->next) {
 		if (s->started && s->req_end && !s->submitted && !s->local &&
-		    now - s->t_start < H2_DUE_NS) {
+		    s->be_fd >= 0 && now - s->t_start < H2_DUE_NS) {
 			due = 1;
 			break;
 		}
@@ -2252,7 +2252,7 @@ client_write(struct h2_conn *h)
 
 	h->out_parked = h->out_off == h->out_len && !h->eof &&
 			nghttp2_session_want_write(h->ng) && response_due(h) &&
-			loop_park(c->w, c);
+			loop_park(c->w, c, 1);
 	if (h->out_parked) {
 		goto out;
 	}

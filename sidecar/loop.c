@@ -22,6 +22,8 @@
 #define LOOP_ACCEPT_BATCH    64
 #define LOOP_ACCEPT_PAUSE_NS (100ull * 1000 * 1000)
 #define LOOP_REJECT_LOG_NS   (1000ull * 1000 * 1000)
+/* How long after its request a response counts as due (loop_due). */
+#define LOOP_DUE_NS (1000ull * 1000)
 /* Busy-poll budget: first step when growing, and the least kept. */
 #define LOOP_POLL_START_NS (10ull * 1000)
 
@@ -78,7 +80,7 @@ loop_queue(struct worker *w, struct conn *c)
 }
 
 int
-loop_park(struct worker *w, struct conn *c)
+loop_park(struct worker *w, struct conn *c, int expecting)
 {
 	if (w->park_max_ns > 0 && c->parked_at == 0) {
 		/* Not w->now: that is when this batch began. */
@@ -92,6 +94,7 @@ loop_park(struct worker *w, struct conn *c)
 		}
 		w->parked_tail = c;
 	}
+	c->park_ready = !expecting;
 	return c->parked_at != 0;
 }
 
@@ -113,18 +116,70 @@ loop_unpark(struct worker *w, struct conn *c)
 	}
 }
 
-/* End every park: the held heads go out when the queue runs. */
-static void
-release_parked(struct worker *w)
+void
+loop_due(struct worker *w, struct conn *c, int due)
 {
-	struct conn *c;
-
-	while (w->parked != NULL) {
-		c = w->parked;
-		loop_unpark(w, c);
-		c->park_over = 1;
-		loop_queue(w, c);
+	if (due && c->due_at == 0) {
+		c->due_at = w->now;
+		c->due_next = NULL;
+		c->due_prev = w->due_tail;
+		if (w->due_tail != NULL) {
+			w->due_tail->due_next = c;
+		} else {
+			w->due = c;
+		}
+		w->due_tail = c;
+	} else if (!due && c->due_at != 0) {
+		if (c->due_prev != NULL) {
+			c->due_prev->due_next = c->due_next;
+		} else {
+			w->due = c->due_next;
+		}
+		if (c->due_next != NULL) {
+			c->due_next->due_prev = c->due_prev;
+		} else {
+			w->due_tail = c->due_prev;
+		}
+		c->due_at = 0;
 	}
+}
+
+/* Whether a response is due now; drops those past LOOP_DUE_NS. */
+static int
+response_due(struct worker *w)
+{
+	while (w->due != NULL && w->now - w->due->due_at >= LOOP_DUE_NS) {
+		loop_due(w, w->due, 0);
+	}
+	return w->due != NULL;
+}
+
+/*
+ * End parks: every one, or (ready_only) those that expect nothing more.
+ * What they held goes out when the queue runs.
+ */
+static void
+release_parked(struct worker *w, int ready_only)
+{
+	struct conn *c = w->parked;
+	struct conn *next;
+
+	for (; c != NULL; c = next) {
+		next = c->park_next;
+		if (!ready_only || c->park_ready) {
+			loop_unpark(w, c);
+			c->park_over = 1;
+			loop_queue(w, c);
+		}
+	}
+}
+
+/* Whether the oldest park has lasted coalesce_us. */
+static int
+park_expired(const struct worker *w)
+{
+	return w->parked != NULL &&
+	       now_ns() - w->parked->parked_at >= w->park_max_ns;
 }
 
 static void
@@ -144,6 +199,7 @@ static void
 list_kill(struct worker *w, struct conn *c)
 {
 	loop_unpark(w, c);
+	loop_due(w, c, 0);
 	if (c->prev != NULL) {
 		c->prev->next = c->next;
 	} else {
@@ -170,6 +226,24 @@ reap(struct worker *w)
 	}
 }
 
+/* Put what was queued meanwhile ahead of list; returns the new list. */
+static struct conn *
+splice_runq(struct worker *w, struct conn *list)
+{
+	struct conn *head = w->runq;
+	struct conn *c = head;
+
+	if (head == NULL) {
+		return list;
+	}
+	while (c->run_next != NULL) {
+		c = c->run_next;
+	}
+	c->run_next = list;
+	w->runq = NULL;
+	return head;
+}
+
 static void
 run_queue(struct worker *w)
 {
@@ -187,6 +261,14 @@ run_queue(struct worker *w)
 			loop_queue(w, c);
 		} else if (r == PROXY_CLOSED) {
 			list_kill(w, c);
+		}
+		if (park_expired(w)) {
+			/*
+			 * A long queue (handshakes) must not hold parked
+			 * responses past their bound: they run next.
+			 */
+			release_parked(w, 0);
+			list = splice_runq(w, list);
 		}
 	}
 }
@@ -457,12 +539,20 @@ wait_events(struct worker *w, struct epoll_event *evs)
 		n = epoll_wait(w->epfd, evs, LOOP_EVENTS, 0);
 		goto out;
 	}
+	if (w->parked != NULL && !response_due(w)) {
+		/* No response is coming that a ready one could go with. */
+		release_parked(w, 1);
+		if (w->runq != NULL) {
+			n = 0;
+			goto out;
+		}
+	}
 	n = busy_poll(w, evs, poll_limit(w));
 	if (n != 0) {
 		goto out;
 	}
 	if (w->parked != NULL) {
-		release_parked(w);
+		release_parked(w, 0);
 		goto out;
 	}
 	t0 = now_ns();
@@ -489,9 +579,8 @@ worker_main(void *arg)
 		for (i = 0; i < n; i++) {
 			dispatch(w, &evs[i]);
 		}
-		if (w->parked != NULL &&
-		    w->now - w->parked->parked_at >= w->park_max_ns) {
-			release_parked(w);
+		if (park_expired(w)) {
+			release_parked(w, 0);
 		}
 		run_queue(w);
 		reap(w);

@@ -76,6 +76,8 @@ struct worker {
 	struct conn *dead;   /* closed, freed after this batch */
 	struct conn *parked; /* holding a response head back, oldest first */
 	struct conn *parked_tail;
+	struct conn *due; /* awaiting a response, oldest first */
+	struct conn *due_tail;
 
 	/* Adaptive busy polling (see busy_poll() in loop.c). */
 	uint64_t poll_max_ns; /* busy_poll_us; 0: never poll */
@@ -118,13 +120,25 @@ void loop_queue(struct worker *w, struct conn *c);
 
 /*
  * Park c: it holds response bytes back so that they leave together with
- * what should follow at once (the body, other responses). The worker
- * ends every park before it would sleep, and after coalesce_us at the
- * latest, by setting c->park_over and queueing c; c must then send what
- * it holds. Parking a parked c does nothing. Returns 1 if c is parked,
+ * what should follow. expecting: the bytes c waits for (a body, another
+ * stream's answer) should come at once, so the park lasts through the
+ * worker's busy poll; otherwise c is ready and waits only for the end
+ * of the work the worker has in hand (other responses then leave with
+ * it). The worker ends a park by setting c->park_over and queueing c,
+ * after coalesce_us at the latest; c must then send what it holds.
+ * Parking a parked c only updates expecting. Returns 1 if c is parked,
  * 0 if parking is off (coalesce_us: 0): then c must not hold anything.
  */
-int loop_park(struct worker *w, struct conn *c);
+int loop_park(struct worker *w, struct conn *c, int expecting);
+
+/*
+ * Note whether c awaits its backend's response (request sent, no byte
+ * back yet). While another connection's response is due, a ready one
+ * stays parked through the busy poll, so that both leave together; a
+ * response counts as due for LOOP_DUE_NS after its request, so that a
+ * long generation never holds others back beyond that.
+ */
+void loop_due(struct worker *w, struct conn *c, int due);
 
 /* End c's park early (what it held went out); no-op if not parked. */
 void loop_unpark(struct worker *w, struct conn *c);

@@ -174,6 +174,7 @@ backend_close(struct conn *c)
 	c->req_head = NULL;
 	c->req_head_len = 0;
 	c->req_head_sent = 0;
+	loop_due(c->w, c, 0);
 }
 
 /* One access-log line and the request counters, once per request. */
@@ -748,6 +749,7 @@ request_forward(struct conn *c, const char *head, size_t len,
 	c->req = m->framing == H1_BODY_NONE ? RQ_DONE : RQ_BODY;
 	c->resp = RS_HEAD;
 	memset(&c->resp_scan, 0, sizeof(c->resp_scan));
+	loop_due(c->w, c, 1);
 	rc = 0;
 out:
 	return rc;
@@ -1160,6 +1162,7 @@ backend_read(struct conn *c)
 	c->be_short = n > 0 && (size_t)n < room;
 	if (n > 0) {
 		b->end += (size_t)n;
+		loop_due(c->w, c, 0);
 		/*
 		 * Once the response flows, a short read means the socket is
 		 * empty: wait for the next edge, not for EAGAIN (a hang-up's
@@ -1288,6 +1291,7 @@ response_start(struct conn *c, size_t end)
 	c->be_keep = m->keep_alive;
 	c->resp_framing = m->framing;
 	c->resp_left = m->content_length;
+	c->resp_length = m->content_length;
 	memset(&c->resp_chunk, 0, sizeof(c->resp_chunk));
 	c->resp = m->framing == H1_BODY_NONE ? RS_DONE : RS_BODY;
 	if (c->resp == RS_DONE && b->end > end) {
@@ -1434,15 +1438,24 @@ backend_unread(const struct conn *c)
 	       c->b2c.data != NULL && c->b2c.end < c->b2c.cap;
 }
 
+/* A head whose announced body has not begun: it should follow at once. */
+static int
+body_expected(const struct conn *c)
+{
+	return c->resp == RS_BODY && c->resp_framing == H1_BODY_LENGTH &&
+	       c->resp_left > 0 && c->resp_left == c->resp_length;
+}
+
 /*
- * Whether a response's first bytes wait, parked (loop_park): the worker
- * sends them when it runs out of other work, or after coalesce_us. A
- * head that came without its announced body so waits for the body, and
- * both leave in one TLS record; a complete response waits for the rest
- * of the worker's burst, so that a client with many connections (the
- * gateway) reads several responses per wake-up instead of one. When the
- * worker is idle nothing waits. Streamed responses (chunked, to close),
- * upgrades and local replies never wait.
+ * Whether a response's first bytes wait, parked (loop_park). A head that
+ * came without its announced body waits for the body (through the
+ * worker's busy poll, at most coalesce_us), and both leave in one TLS
+ * record; a complete response waits for the work the worker has in hand
+ * and, while another connection's response is due (loop_due), through
+ * the busy poll, so that responses leave together and a client with
+ * many connections (the gateway) wakes once for them. With nothing due
+ * it goes out as soon as the worker's hands are empty. Streamed
+ * responses (chunked, to close), upgrades and local replies never wait.
  */
 static int
 response_waits(const struct conn *c)
@@ -1465,7 +1478,7 @@ client_write(struct conn *c)
 	if (!active(c) || !proxy_tls_can_write(c) || backend_unread(c)) {
 		goto out;
 	}
-	if (response_waits(c) && loop_park(c->w, c)) {
+	if (response_waits(c) && loop_park(c->w, c, body_expected(c))) {
 		goto out;
 	}
 	p = client_pending(c, &len);

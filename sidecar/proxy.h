@@ -65,7 +65,10 @@ struct conn {
 	int queued;
 	struct conn *park_prev, *park_next; /* worker's parked list */
 	uint64_t parked_at;		    /* 0: not parked */
-	unsigned park_over : 1; /* the park ended: send what is held */
+	unsigned park_over : 1;	 /* the park ended: send what is held */
+	unsigned park_ready : 1; /* parked ready, not expecting bytes */
+	struct conn *due_prev, *due_next; /* worker's due list */
+	uint64_t due_at;		  /* 0: no response due */
 	struct pollsrc cli_src;
 	struct pollsrc be_src;
 
@@ -118,6 +121,7 @@ struct conn {
 	enum h1_framing resp_framing;
 	uint64_t req_left;
 	uint64_t resp_left;
+	uint64_t resp_length; /* Content-Length of the response */
 	struct h1_chunk req_chunk;
 	struct h1_chunk resp_chunk;
 

@@ -58,6 +58,7 @@ struct tickets {
 	_Atomic int have_cur;	   /* the current period's key was made */
 	_Atomic int have_prev;	   /* the previous period's key is held */
 	uint64_t failed_period;	   /* last period whose key failed, logged */
+	_Atomic uint64_t retry_at; /* no new try for a missing key before */
 	struct secret *mem;	   /* both slots, then the scratch key */
 	_Atomic uint64_t *slot[2]; /* slot[p & 1] holds period p's key */
 	unsigned char *scratch;	   /* a new key before it is published */
@@ -193,6 +194,12 @@ rotate_locked(struct tickets *t, uint64_t p)
 		return 0;
 	}
 	fresh = scratch_fill(t) == 0;
+	if (!fresh) {
+		/* Not on every handshake while the RNG keeps failing. */
+		atomic_store_explicit(&t->retry_at,
+				      t->clock.now_s(t->clock.arg) + 1,
+				      memory_order_relaxed);
+	}
 	if (!fresh && t->failed_period != p) {
 		/* Once a period; retried on every tick and handshake. */
 		log_event(LOG_ERR, "tls.tickets.rotate.failed", "internal",
@@ -221,7 +228,9 @@ tickets_rotate(struct tickets *t)
 
 	/* The common case, on every handshake: no lock, no write. */
 	if (p <= atomic_load_explicit(&t->period, memory_order_relaxed) &&
-	    atomic_load_explicit(&t->have_cur, memory_order_relaxed)) {
+	    (atomic_load_explicit(&t->have_cur, memory_order_relaxed) ||
+	     t->clock.now_s(t->clock.arg) <
+		 atomic_load_explicit(&t->retry_at, memory_order_relaxed))) {
 		goto out;
 	}
 	pthread_mutex_lock(&t->lock);

@@ -305,11 +305,6 @@ test_attach_caps_lifetime(void **state)
 /* ---- handshakes ------------------------------------------------------- */
 
 /*
- * Issue at period 10, resume in it, resume under the previous key at
- * period 11 (renewed: the new ticket is under the current key), refused
- * at period 12 with a full handshake, while the renewed one resumes.
- */
-/*
  * No fresh key for a new period (the RNG fails): the schedule still
  * moves on, so the old key only opens tickets for the one period it is
  * owed and is then wiped; no ticket is issued meanwhile (the handshake
@@ -365,7 +360,10 @@ test_rng_failure(void **state)
 	assert_false(r.reused);
 	SSL_SESSION_free(r.session);
 
+	/* Retried once a second, not on every handshake. */
 	atomic_store(&fail_fill, 0);
+	assert_int_equal(tickets_rotate(t), 0);
+	atomic_store(&fake_now, 12 * R + 2);
 	assert_int_equal(tickets_rotate(t), 1);
 	tickets_current_name(t, b);
 	assert_memory_not_equal(b, zero, TICKETS_NAME_LEN);
@@ -377,6 +375,11 @@ test_rng_failure(void **state)
 	tickets_free(t);
 }
 
+/*
+ * Issue at period 10, resume in it, resume under the previous key at
+ * period 11 (renewed: the new ticket is under the current key), refused
+ * at period 12 with a full handshake, while the renewed one resumes.
+ */
 static void
 rotation_resume(int version)
 {
