@@ -2,6 +2,7 @@
  * loop.c: the workers' event loops (see loop.h).
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -79,68 +80,80 @@ loop_queue(struct worker *w, struct conn *c)
 	}
 }
 
+/* The link of c at offset off (offsetof(struct conn, park) or due). */
+static struct loop_link *
+link_at(struct conn *c, size_t off)
+{
+	return (struct loop_link *)((char *)c + off);
+}
+
+/* Append c to l (through its link at off) unless it is in already. */
+static void
+timed_enter(struct loop_list *l, struct conn *c, size_t off, uint64_t at)
+{
+	struct loop_link *k = link_at(c, off);
+
+	if (k->at == 0) {
+		k->at = at;
+		k->next = NULL;
+		k->prev = l->tail;
+		if (l->tail != NULL) {
+			link_at(l->tail, off)->next = c;
+		} else {
+			l->head = c;
+		}
+		l->tail = c;
+	}
+}
+
+/* Take c out of l; nothing if it is not in. */
+static void
+timed_leave(struct loop_list *l, struct conn *c, size_t off)
+{
+	struct loop_link *k = link_at(c, off);
+
+	if (k->at != 0) {
+		if (k->prev != NULL) {
+			link_at(k->prev, off)->next = k->next;
+		} else {
+			l->head = k->next;
+		}
+		if (k->next != NULL) {
+			link_at(k->next, off)->prev = k->prev;
+		} else {
+			l->tail = k->prev;
+		}
+		k->at = 0;
+	}
+}
+
+#define PARK offsetof(struct conn, park)
+#define DUE  offsetof(struct conn, due)
+
 int
 loop_park(struct worker *w, struct conn *c, int expecting)
 {
-	if (w->park_max_ns > 0 && c->parked_at == 0) {
+	if (w->park_max_ns > 0) {
 		/* Not w->now: that is when this batch began. */
-		c->parked_at = now_ns();
-		c->park_next = NULL;
-		c->park_prev = w->parked_tail;
-		if (w->parked_tail != NULL) {
-			w->parked_tail->park_next = c;
-		} else {
-			w->parked = c;
-		}
-		w->parked_tail = c;
+		timed_enter(&w->parked, c, PARK, now_ns());
 	}
 	c->park_ready = !expecting;
-	return c->parked_at != 0;
+	return c->park.at != 0;
 }
 
 void
 loop_unpark(struct worker *w, struct conn *c)
 {
-	if (c->parked_at != 0) {
-		if (c->park_prev != NULL) {
-			c->park_prev->park_next = c->park_next;
-		} else {
-			w->parked = c->park_next;
-		}
-		if (c->park_next != NULL) {
-			c->park_next->park_prev = c->park_prev;
-		} else {
-			w->parked_tail = c->park_prev;
-		}
-		c->parked_at = 0;
-	}
+	timed_leave(&w->parked, c, PARK);
 }
 
 void
 loop_due(struct worker *w, struct conn *c, int due)
 {
-	if (due && c->due_at == 0) {
-		c->due_at = w->now;
-		c->due_next = NULL;
-		c->due_prev = w->due_tail;
-		if (w->due_tail != NULL) {
-			w->due_tail->due_next = c;
-		} else {
-			w->due = c;
-		}
-		w->due_tail = c;
-	} else if (!due && c->due_at != 0) {
-		if (c->due_prev != NULL) {
-			c->due_prev->due_next = c->due_next;
-		} else {
-			w->due = c->due_next;
-		}
-		if (c->due_next != NULL) {
-			c->due_next->due_prev = c->due_prev;
-		} else {
-			w->due_tail = c->due_prev;
-		}
-		c->due_at = 0;
+	if (due) {
+		timed_enter(&w->due, c, DUE, w->now);
+	} else {
+		timed_leave(&w->due, c, DUE);
 	}
 }
 
@@ -148,10 +161,11 @@ loop_due(struct worker *w, struct conn *c, int due)
 static int
 response_due(struct worker *w)
 {
-	while (w->due != NULL && w->now - w->due->due_at >= LOOP_DUE_NS) {
-		loop_due(w, w->due, 0);
+	while (w->due.head != NULL &&
+	       w->now - w->due.head->due.at >= LOOP_DUE_NS) {
+		loop_due(w, w->due.head, 0);
 	}
-	return w->due != NULL;
+	return w->due.head != NULL;
 }
 
 /*
@@ -161,11 +175,11 @@ response_due(struct worker *w)
 static void
 release_parked(struct worker *w, int ready_only)
 {
-	struct conn *c = w->parked;
+	struct conn *c = w->parked.head;
 	struct conn *next;
 
 	for (; c != NULL; c = next) {
-		next = c->park_next;
+		next = c->park.next;
 		if (!ready_only || c->park_ready) {
 			loop_unpark(w, c);
 			c->park_over = 1;
@@ -178,8 +192,8 @@ release_parked(struct worker *w, int ready_only)
 static int
 park_expired(const struct worker *w)
 {
-	return w->parked != NULL &&
-	       now_ns() - w->parked->parked_at >= w->park_max_ns;
+	return w->parked.head != NULL &&
+	       now_ns() - w->parked.head->park.at >= w->park_max_ns;
 }
 
 static void
@@ -520,8 +534,8 @@ poll_limit(const struct worker *w)
 	uint64_t limit = w->poll_ns;
 	uint64_t held;
 
-	if (w->parked != NULL && limit > 0) {
-		held = now_ns() - w->parked->parked_at;
+	if (w->parked.head != NULL && limit > 0) {
+		held = now_ns() - w->parked.head->park.at;
 		limit = held >= w->park_max_ns ? 0 : w->park_max_ns - held;
 		limit = limit < w->poll_ns ? limit : w->poll_ns;
 	}
@@ -539,7 +553,7 @@ wait_events(struct worker *w, struct epoll_event *evs)
 		n = epoll_wait(w->epfd, evs, LOOP_EVENTS, 0);
 		goto out;
 	}
-	if (w->parked != NULL && !response_due(w)) {
+	if (w->parked.head != NULL && !response_due(w)) {
 		/* No response is coming that a ready one could go with. */
 		release_parked(w, 1);
 		if (w->runq != NULL) {
@@ -551,7 +565,7 @@ wait_events(struct worker *w, struct epoll_event *evs)
 	if (n != 0) {
 		goto out;
 	}
-	if (w->parked != NULL) {
+	if (w->parked.head != NULL) {
 		release_parked(w, 0);
 		goto out;
 	}

@@ -39,6 +39,17 @@ struct pollsrc {
 	unsigned role; /* meaning up to the module that owns the kind */
 };
 
+/* A connection's place in a worker list kept in order of entry. */
+struct loop_link {
+	struct conn *prev, *next;
+	uint64_t at; /* when it entered; 0: not in the list */
+};
+
+/* Such a list: parked or due connections, oldest first. */
+struct loop_list {
+	struct conn *head, *tail;
+};
+
 /* Room for one re-serialised head (see h1_write_response_head). */
 #define LOOP_SCRATCH (H1_HEAD_MAX + H1_HEADERS_MAX + 64)
 /* Spare relay buffers a worker keeps per size class. */
@@ -72,12 +83,10 @@ struct worker {
 
 	struct conn *conns; /* every open connection */
 	size_t nconns;
-	struct conn *runq;   /* connections to step after this batch */
-	struct conn *dead;   /* closed, freed after this batch */
-	struct conn *parked; /* holding a response head back, oldest first */
-	struct conn *parked_tail;
-	struct conn *due; /* awaiting a response, oldest first */
-	struct conn *due_tail;
+	struct conn *runq;	 /* connections to step after this batch */
+	struct conn *dead;	 /* closed, freed after this batch */
+	struct loop_list parked; /* holding response bytes back */
+	struct loop_list due;	 /* awaiting a response */
 
 	/* Adaptive busy polling (see busy_poll() in loop.c). */
 	uint64_t poll_max_ns; /* busy_poll_us; 0: never poll */

@@ -63,12 +63,10 @@ struct conn {
 	struct conn *prev, *next; /* worker's list of connections */
 	struct conn *run_next;	  /* worker's run queue */
 	int queued;
-	struct conn *park_prev, *park_next; /* worker's parked list */
-	uint64_t parked_at;		    /* 0: not parked */
+	struct loop_link park;	 /* in the worker's parked list */
+	struct loop_link due;	 /* in the worker's due list */
 	unsigned park_over : 1;	 /* the park ended: send what is held */
 	unsigned park_ready : 1; /* parked ready, not expecting bytes */
-	struct conn *due_prev, *due_next; /* worker's due list */
-	uint64_t due_at;		  /* 0: no response due */
 	struct pollsrc cli_src;
 	struct pollsrc be_src;
 
