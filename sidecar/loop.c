@@ -159,7 +159,7 @@ loop_due(struct worker *w, struct conn *c, int due)
 
 /* Whether a response is due now; drops those past LOOP_DUE_NS. */
 static int
-response_due(struct worker *w)
+any_due(struct worker *w)
 {
 	while (w->due.head != NULL &&
 	       w->now - w->due.head->due.at >= LOOP_DUE_NS) {
@@ -553,7 +553,7 @@ wait_events(struct worker *w, struct epoll_event *evs)
 		n = epoll_wait(w->epfd, evs, LOOP_EVENTS, 0);
 		goto out;
 	}
-	if (w->parked.head != NULL && !response_due(w)) {
+	if (w->parked.head != NULL && !any_due(w)) {
 		/* No response is coming that a ready one could go with. */
 		release_parked(w, 1);
 		if (w->runq != NULL) {
