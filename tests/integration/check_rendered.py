@@ -37,16 +37,27 @@ LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
 
 # Dotted keys the binaries accept (init/config.h, docs/sidecar.md). A
 # trailing ".*" accepts any key below that prefix.
+# Test hooks (gpu_library, platform_root) are left out on purpose: a
+# manifest that names one is reported.
 INIT_KEYS = {
     "tee", "kbs.url", "kbs.ca", "kbs.timeout_s", "kbs.insecure_http",
     "key", "artifacts.source", "artifacts.ca", "artifacts.min_version",
-    "target", "tls.cert", "tls.key", "tls.dir", "log.level",
+    "artifacts.model_id", "artifacts.oci.auth_file",
+    "artifacts.signing_key", "artifacts.workers", "artifacts.memory_mib",
+    "artifacts.idle_timeout_s", "artifacts.deadline_s",
+    "artifacts.attempts", "artifacts.insecure_http",
+    "artifacts.headers_file", "target", "tls.cert", "tls.key", "tls.dir",
+    "tpm.tcti", "tpm.qualifying_bytes", "log.level", "init_data", "gpu",
+    "azure.imds_url", "attest_timeout_s",
 }
 INIT_REQUIRED = {"tee", "kbs.url", "key", "artifacts.source", "target"}
 INIT_TLS = {"tls.cert", "tls.key", "tls.dir"}
 SIDECAR_KEYS = {
-    "listen", "backend", "tls.cert", "tls.key", "health.listen",
-    "ready_file", "workers", "user", "log.level", "limits.*", "timeouts.*",
+    "listen", "backend", "backend_protocol", "tls.cert", "tls.key",
+    "tls.client_ca", "tls.client_auth", "tls.allow", "tls.watch_s",
+    "routes", "health.listen", "ready_file", "workers", "busy_poll_us",
+    "coalesce_us", "user", "log.level", "limits.*", "timeouts.*",
+    "http2.*",
 }
 
 
