@@ -12,6 +12,7 @@
 #   client        curl, a streamed chat completion over HTTPS
 #
 # Everything listens on 127.0.0.1 only and is stopped on exit.
+# SEALPOD_BUILD_DIR: where to build (default ./build).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
@@ -19,9 +20,10 @@ py=/usr/bin/python3
 
 scripts/install-deps.sh
 echo "== building"
-scripts/build.sh build >/dev/null
-init=build/init/sealpod-init
-sidecar=build/sidecar/sealpod-sidecar
+bdir=${SEALPOD_BUILD_DIR:-build}
+scripts/build.sh "$bdir" >/dev/null
+init=$bdir/init/sealpod-init
+sidecar=$bdir/sidecar/sealpod-sidecar
 
 # Scratch (keys, the plaintext model, certificates) is removed at exit;
 # only the logs are kept.
@@ -62,7 +64,7 @@ echo "== model owner: make a model and seal it"
 tests/peers/mkcerts.sh "$work/pki" >/dev/null
 $py tests/peers/make_gguf.py "$work/model/tiny-llama.gguf"
 ls -l "$work/model"
-$init seal --key "$work/model.key" --in "$work/model" --out "$work/sealed" \
+"$init" seal --key "$work/model.key" --in "$work/model" --out "$work/sealed" \
 	--version 1 2>"$logs/seal.log"
 echo "sealed store (no file names, only digests):"
 find "$work/sealed" -type f | sed "s|$work/||"
@@ -102,7 +104,7 @@ tls:
 YAML
 
 echo "== sealpod-init run"
-if ! $init run --config "$work/init.yaml" 2>"$logs/init.log"; then
+if ! "$init" run --config "$work/init.yaml" 2>"$logs/init.log"; then
 	echo "sealpod-init failed:" >&2
 	cat "$logs/init.log" >&2
 	exit 1
@@ -131,7 +133,7 @@ health:
   listen: 127.0.0.1:$health_port
 ready_file: $target/.sealpod-ready
 YAML
-$sidecar --config "$work/sidecar.yaml" 2>"$logs/sidecar.log" &
+"$sidecar" --config "$work/sidecar.yaml" 2>"$logs/sidecar.log" &
 pids+=($!)
 for i in $(seq 1 100); do
 	curl -fs "http://127.0.0.1:$health_port/readyz" >/dev/null && break
