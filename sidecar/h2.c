@@ -1179,6 +1179,7 @@ stream_start(struct h2_stream *s)
 		h2c_request(s);
 	}
 	if (!s->local && !h->fuzz) {
+		loop_forwarded(h->c->w);
 		backend_open(s);
 	}
 }

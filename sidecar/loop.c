@@ -148,10 +148,17 @@ loop_unpark(struct worker *w, struct conn *c)
 }
 
 void
+loop_forwarded(struct worker *w)
+{
+	w->forwarded_at = w->now;
+}
+
+void
 loop_due(struct worker *w, struct conn *c, int due)
 {
 	if (due) {
 		timed_enter(&w->due, c, DUE, w->now);
+		loop_forwarded(w);
 	} else {
 		timed_leave(&w->due, c, DUE);
 	}
@@ -189,8 +196,8 @@ release_parked(struct worker *w, int ready_only)
 }
 
 /* Whether the oldest park has lasted coalesce_us. */
-static int
-park_expired(const struct worker *w)
+int
+loop_park_overdue(const struct worker *w)
 {
 	return w->parked.head != NULL &&
 	       now_ns() - w->parked.head->park.at >= w->park_max_ns;
@@ -276,7 +283,7 @@ run_queue(struct worker *w)
 		} else if (r == PROXY_CLOSED) {
 			list_kill(w, c);
 		}
-		if (park_expired(w)) {
+		if (loop_park_overdue(w)) {
 			/*
 			 * A long queue (handshakes) must not hold parked
 			 * responses past their bound: they run next.
@@ -527,14 +534,19 @@ poll_adapt(struct worker *w, uint64_t slept_ns)
 	}
 }
 
-/* The poll budget, cut to what the oldest park has left. */
+/*
+ * The poll budget, cut to what the oldest park has left; none unless a
+ * request went to a backend lately (loop_forwarded).
+ */
 static uint64_t
 poll_limit(const struct worker *w)
 {
 	uint64_t limit = w->poll_ns;
 	uint64_t held;
 
-	if (w->parked.head != NULL && limit > 0) {
+	if (w->now - w->forwarded_at >= LOOP_DUE_NS) {
+		limit = 0;
+	} else if (w->parked.head != NULL && limit > 0) {
 		held = now_ns() - w->parked.head->park.at;
 		limit = held >= w->park_max_ns ? 0 : w->park_max_ns - held;
 		limit = limit < w->poll_ns ? limit : w->poll_ns;
@@ -593,7 +605,7 @@ worker_main(void *arg)
 		for (i = 0; i < n; i++) {
 			dispatch(w, &evs[i]);
 		}
-		if (park_expired(w)) {
+		if (loop_park_overdue(w)) {
 			release_parked(w, 0);
 		}
 		run_queue(w);

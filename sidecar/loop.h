@@ -89,9 +89,10 @@ struct worker {
 	struct loop_list due;	 /* awaiting a response */
 
 	/* Adaptive busy polling (see busy_poll() in loop.c). */
-	uint64_t poll_max_ns; /* busy_poll_us; 0: never poll */
-	uint64_t poll_ns;     /* current budget, 0 .. poll_max_ns */
-	uint64_t park_max_ns; /* coalesce_us; 0: never park */
+	uint64_t poll_max_ns;  /* busy_poll_us; 0: never poll */
+	uint64_t poll_ns;      /* current budget, 0 .. poll_max_ns */
+	uint64_t park_max_ns;  /* coalesce_us; 0: never park */
+	uint64_t forwarded_at; /* last request sent to a backend */
 
 	SSL_CTX *ctx; /* our reference to the current generation */
 	unsigned ctx_gen;
@@ -151,6 +152,21 @@ void loop_due(struct worker *w, struct conn *c, int due);
 
 /* End c's park early (what it held went out); no-op if not parked. */
 void loop_unpark(struct worker *w, struct conn *c);
+
+/*
+ * Whether a parked response is past coalesce_us: a connection's step
+ * then ends early so the worker can send it (proxy_run).
+ */
+int loop_park_overdue(const struct worker *w);
+
+/*
+ * A request went to a backend (HTTP/1 or an HTTP/2 stream). The worker
+ * busy-polls only within LOOP_DUE_NS of one: under load its answer and
+ * the client's next request are microseconds away, while bytes that
+ * lead to no request (a client dribbling a handshake or a head) are not
+ * worth a spinning core.
+ */
+void loop_forwarded(struct worker *w);
 
 /* Register fd edge-triggered for in, out and hang-up on behalf of src. */
 int loop_watch(struct worker *w, int fd, struct pollsrc *src);

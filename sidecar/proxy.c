@@ -1654,6 +1654,10 @@ proxy_run(struct conn *c)
 			r = PROXY_IDLE;
 			break;
 		}
+		if (loop_park_overdue(c->w)) {
+			/* Another connection's held response is due out. */
+			break;
+		}
 	}
 	/* Released from a park: whatever was held went out in this run. */
 	c->park_over = 0;

@@ -4,8 +4,10 @@
 # comes late still reaches the client at once, over HTTP/1.1 and HTTP/2,
 # and the body follows intact; with busy_poll_us: 0 no time is spent
 # polling, with the default a busy worker polls (the metric grows) and an
-# idle one stops; over HTTP/2 a slow stream never holds back another
-# stream's response; an out-of-range busy_poll_us or coalesce_us is refused by name.
+# idle one stops, and a client dribbling bytes that make no request
+# does not start it; over HTTP/2 a slow stream never holds back another
+# stream's response; an out-of-range busy_poll_us or coalesce_us is
+# refused by name.
 . "$(dirname "$0")/sidecar_lib.sh"
 need h2load
 need nghttp
@@ -92,6 +94,32 @@ b=$(metric sealpod_sidecar_busy_poll_seconds_total)
 "$PY" -c "import sys; sys.exit(0 if float('$b') - float('$a') < 0.01 else 1)" ||
 	fail "an idle sidecar kept polling: $a -> $b s"
 ok "an idle worker stops polling"
+
+# A client that dribbles bytes which never make a request (here a TLS
+# record declared 16 KiB long, one byte at a time) must not keep a
+# worker spinning: polling is for the answers of forwarded requests.
+a=$(metric sealpod_sidecar_busy_poll_seconds_total)
+"$PY" - "$PORT" <<'PYEOF' || fail "the dribbling client"
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+s.sendall(bytes([22, 3, 1, 0x40, 0]))  # handshake record, 16384 bytes
+# A byte every 30 us: closer than the poll budget, too close for sleep().
+end, sent = time.monotonic() + 1.5, 0
+due = time.monotonic()
+while due < end and sent < 16000:
+    while time.monotonic() < due:
+        pass
+    s.send(b"\x01")
+    sent += 1
+    due += 0.00003
+s.close()
+print("dribbled %d bytes in 1.5 s" % sent)
+PYEOF
+b=$(metric sealpod_sidecar_busy_poll_seconds_total)
+"$PY" -c "import sys; sys.exit(0 if float('$b') - float('$a') < 0.05 else 1)" ||
+	fail "a dribbling client kept the worker polling: $a -> $b s"
+ok "bytes that make no request do not start busy polling ($a -> $b s)"
 
 stop_for_restart
 SC_EXTRA=$'busy_poll_us: 0\ncoalesce_us: 0' start_sidecar
