@@ -5,7 +5,8 @@
 # (/big); a Python backend streams server-sent events stamped with their
 # send time (/sse). Each proxy terminates TLS with the same certificate,
 # runs one worker thread pinned to CPU $PROXY_CPU, and forwards to the
-# same backends; wrk and h2load run pinned to $LOAD_CPU (the backends
+# same backends with the same X-Forwarded-For and X-Forwarded-Proto
+# fields sealpod adds; wrk and h2load run pinned to $LOAD_CPU (the backends
 # too). Measured per proxy:
 #   rps       requests/s, small body, kept-alive connections (wrk)
 #   p50/p99   latency of those requests
@@ -17,7 +18,9 @@
 #   cpu       proxy CPU time (utime+stime of its processes) per request
 #             on kept-alive connections and per handshake: the cost of
 #             the work itself, much less sensitive to other load on the
-#             machine than the rates
+#             machine than the rates; for sealpod it includes the time its
+#             worker spent busy polling (busy_poll_us), shown on its own
+#             row from its /metrics counter
 #   MiB/s     1 MiB bodies on 8 kept-alive connections
 #   h2 rps    small body over HTTP/2, 10 connections x 10 streams (h2load)
 #   KiB/conn  RSS growth per idle kept-alive TLS connection (N of them)
@@ -168,6 +171,11 @@ defaults
   timeout http-keep-alive 300s
 frontend fe
   bind 127.0.0.1:$PORT_HA ssl crt $T/combined.pem alpn h2,http/1.1 ssl-min-ver TLSv1.2
+  # The same forwarding work as sealpod's (docs/sidecar.md, Forwarding):
+  # the client's address appended to X-Forwarded-For, its own
+  # X-Forwarded-Proto replaced, so every backend parses the same head.
+  option forwardfor
+  http-request set-header X-Forwarded-Proto https
   use_backend sse if { path_beg /sse }
   default_backend be
 backend be
@@ -203,6 +211,8 @@ http {
       proxy_pass http://be;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
+      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto https;
     }
     location /sse { proxy_pass http://sse; proxy_http_version 1.1; }
   }
@@ -334,11 +344,23 @@ cpu_per_req() {
 		         else print "nan" }'
 }
 
+# Seconds sealpod's workers spent busy polling (its /metrics counter);
+# 0 for the others, which do not poll.
+poll_seconds() {
+	if [ "$1" = sealpod ]; then
+		curl -s --max-time 5 "http://127.0.0.1:$HPORT_SP/metrics" |
+			awk '$1 == "sealpod_sidecar_busy_poll_seconds_total" \
+				{ print $2; found = 1 } END { if (!found) print "nan" }'
+	else
+		echo 0
+	fi
+}
+
 declare -A R
 
 # measure_rates NAME ROUND: the rates and CPU costs, keys NAME.KEY.ROUND.
 measure_rates() {
-	local name=$1 k=$2 url pids t0 t1
+	local name=$1 k=$2 url pids t0 t1 p0 p1
 	start_proxy "$name"
 	url="https://127.0.0.1:$PORT"
 	# warm up
@@ -346,10 +368,17 @@ measure_rates() {
 		>/dev/null 2>&1 || true
 
 	pids=$(proxy_pids)
+	p0=$(poll_seconds "$name")
 	t0=$(cpu_ticks "$pids")
 	wrk_run "$T/$name.ka" -c50 "$url/small"
 	t1=$(cpu_ticks "$pids")
+	p1=$(poll_seconds "$name")
 	R[$name.cpu_rq.$k]=$(cpu_per_req "$t0" "$t1" "$T/$name.ka")
+	R[$name.poll_rq.$k]=$(awk -v a="$p0" -v b="$p1" \
+		-v n="$(awk '/ requests in / {print $1}' "$T/$name.ka")" \
+		'BEGIN { if (n > 0 && a != "nan" && b != "nan")
+		             printf "%.2f\n", (b - a) * 1e6 / n;
+		         else print "nan" }')
 	R[$name.rps.$k]=$(wrk_rps "$T/$name.ka")
 	R[$name.p50.$k]=$(wrk_pct "$T/$name.ka" 50%)
 	R[$name.p99.$k]=$(wrk_pct "$T/$name.ka" 99%)
@@ -439,6 +468,7 @@ rows = [("rps", "req/s keep-alive (small)"),
         ("p50", "p50 latency ms"),
         ("p99", "p99 latency ms"),
         ("cpu_rq", "proxy CPU us/request"),
+        ("poll_rq", "  of which busy polling"),
         ("hs", "new TLS handshakes/s"),
         ("cpu_hs", "proxy CPU us/handshake"),
         ("mib", "1 MiB bodies, MiB/s"),
