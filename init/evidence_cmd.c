@@ -29,11 +29,10 @@ struct evidence_opts {
 static int
 evidence_usage(const char *problem, const char *arg)
 {
-	log_event(LOG_ERR, "init.usage.invalid", "usage",
-		  LOG_STR("problem", problem), LOG_STR("argument", arg));
-	fprintf(stderr, "usage: sealpod-init evidence --tee T "
-			"[--report-data HEX] [--root DIR] [--tcti SPEC]\n");
-	return EXIT_USAGE;
+	return exitcode_usage(problem, arg,
+			      "usage: sealpod-init evidence --tee T "
+			      "[--report-data HEX] [--root DIR] "
+			      "[--tcti SPEC]\n");
 }
 
 /* 1..64 bytes as 2..128 hex digits. */

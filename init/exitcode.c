@@ -1,7 +1,14 @@
 /*
  * exitcode.c: error category to sealpod-init exit status.
  */
+#include <stdio.h>
+#include <unistd.h>
+
 #include "exitcode.h"
+#include "log.h"
+
+/* exitcode_usage() ran: the command line was refused. */
+static int exitcode_usage_flag;
 
 int
 exitcode_for(enum sp_err e)
@@ -39,4 +46,22 @@ exitcode_for(enum sp_err e)
 		break;
 	}
 	return rc;
+}
+
+int
+exitcode_usage(const char *problem, const char *arg, const char *hint)
+{
+	log_event(LOG_ERR, "init.usage.invalid", "usage",
+		  LOG_STR("problem", problem), LOG_STR("argument", arg));
+	if (hint != NULL && isatty(STDERR_FILENO)) {
+		fputs(hint, stderr);
+	}
+	exitcode_usage_flag = 1;
+	return EXIT_USAGE;
+}
+
+int
+exitcode_usage_seen(void)
+{
+	return exitcode_usage_flag;
 }

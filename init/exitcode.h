@@ -21,4 +21,16 @@
 /* Map an error category to its exit code. */
 int exitcode_for(enum sp_err e);
 
+/*
+ * A command-line problem: one init.usage.invalid event (problem, and
+ * the argument at fault), hint on stderr only when stderr is a
+ * terminal (a pod's log stays JSON lines), and EXIT_USAGE returned.
+ * hint may be NULL.
+ */
+int exitcode_usage(const char *problem, const char *arg, const char *hint);
+
+/* 1 once exitcode_usage() ran in this process: main() then ends with
+ * the final init.failed event (reason usage). */
+int exitcode_usage_seen(void);
+
 #endif

@@ -20,10 +20,7 @@
 static int
 kserve_usage(const char *problem, const char *arg)
 {
-	log_event(LOG_ERR, "init.usage.invalid", "usage",
-		  LOG_STR("problem", problem), LOG_STR("argument", arg));
-	fprintf(stderr, KSERVE_USAGE);
-	return EXIT_USAGE;
+	return exitcode_usage(problem, arg, KSERVE_USAGE);
 }
 
 /* One option into o; 0, -1 for help, or an exit code. */

@@ -39,6 +39,7 @@
 #include "manifest.h"
 #include "seal.h"
 #include "stop.h"
+#include "tlsres.h"
 #include "unseal.h"
 #include "unseal_cmd.h"
 #include "util.h"
@@ -73,19 +74,16 @@ struct run_state {
 	int have_init_data;
 	struct secret *model_key;
 	char tls_crt[INIT_PATH_MAX];
-	char tls_key[INIT_PATH_MAX];
-	int tls_written;
+	char tls_key[INIT_PATH_MAX]; /* both "" without tls.dir */
 	struct unseal_result res;
 	const char *step;
 };
-
-static void run_paths_note(const struct run_state *st);
 
 #define SEAL_SYNOPSIS                                                          \
 	"    sealpod-init seal --key KEYFILE --in DIR --out DIR\n"             \
 	"                      [--version N] [--model-id ID]\n"                \
 	"                      [--segment-size N] [--sign-key PEM]\n"          \
-	"                      [--follow-external-links]\n"
+	"                      [--follow-external-links] [--allow-empty]\n"
 #define SEAL_DESCRIPTION                                                       \
 	"    seal    Seal every regular file under --in into --out\n"          \
 	"            (manifest.sealed and blobs/), creating KEYFILE (32\n"     \
@@ -173,6 +171,8 @@ help_intro(void)
 	    "                         Seal links under --in whose file lies\n"
 	    "                         outside --in (counted in the log,\n"
 	    "                         never named); default: refuse them.\n"
+	    "    -E, --allow-empty    Seal an --in that holds no file (an\n"
+	    "                         empty store); default: refuse it.\n"
 	    "    -t, --tee T          Provider for evidence, or auto.\n"
 	    "    -r, --report-data HEX\n"
 	    "                         Report data for evidence, 1-64\n"
@@ -266,7 +266,8 @@ help_config(void)
 	    "                           A transfer idle this long is\n"
 	    "                           retried (30).\n"
 	    "    artifacts.deadline_s   The whole fetch must end within\n"
-	    "                           this (none).\n"
+	    "                           this (none: a store that drips\n"
+	    "                           bytes is never idle; set it).\n"
 	    "    artifacts.attempts     Attempts per byte range, 1-100 (5).\n"
 	    "    artifacts.insecure_http\n"
 	    "                           true allows an http:// source\n"
@@ -277,7 +278,9 @@ help_config(void)
 	    "    target                 Absolute tmpfs/ramfs directory for\n"
 	    "                           the plaintext (required).\n"
 	    "    tls.cert, tls.key      kbs:/// URIs of the sidecar's\n"
-	    "                           certificate chain and private key.\n"
+	    "                           certificate chain and private key;\n"
+	    "                           checked as a matching pair before\n"
+	    "                           either is written (else exit 14).\n"
 	    "    tls.dir                tmpfs/ramfs directory where\n"
 	    "                           " INIT_TLS_CERT_NAME
 	    " (0644) and " INIT_TLS_KEY_NAME " (0600) are\n"
@@ -340,7 +343,10 @@ help_files(void)
 	    "    <tls.dir>/" INIT_TLS_CERT_NAME ", <tls.dir>/" INIT_TLS_KEY_NAME
 	    "\n"
 	    "                                 the sidecar's chain and key,\n"
-	    "                                 written before the model\n"
+	    "                                 written before the model;\n"
+	    "                                 removed on failure, also\n"
+	    "                                 when an earlier run wrote\n"
+	    "                                 them\n"
 	    "\n"
 	    "ENVIRONMENT\n"
 	    "    SEALPOD_CONFIG         configuration file when --config is\n"
@@ -366,10 +372,8 @@ print_help(void)
 static int
 usage_error(const char *problem, const char *arg)
 {
-	log_event(LOG_ERR, "init.usage.invalid", "usage",
-		  LOG_STR("problem", problem), LOG_STR("argument", arg));
-	fprintf(stderr, "Try '" INIT_COMPONENT " --help'.\n");
-	return EXIT_USAGE;
+	return exitcode_usage(problem, arg,
+			      "Try '" INIT_COMPONENT " --help'.\n");
 }
 
 /* No core dumps and no ptrace by peers: this process holds keys. */
@@ -567,37 +571,69 @@ join_path(char *out, size_t cap, const char *dir, const char *name)
 	return n > 0 && (size_t)n < cap ? SP_OK : SP_E_USAGE;
 }
 
-/* Fetch one TLS resource and write it atomically with mode. */
+/* Write one checked TLS resource atomically with mode. */
 static enum sp_err
-tls_one(struct run_state *st, const char *uri, const char *path, unsigned mode)
+tls_write(const struct secret *res, const char *path, unsigned mode)
 {
-	struct secret *res = NULL;
 	enum sp_err rc;
 
-	rc = kbs_get_resource(st->kbs, uri, INIT_TLS_RESOURCE_MAX, &res);
-	if (rc != SP_OK) {
-		goto out;
-	}
-	if (res->len == 0) {
-		log_event(LOG_ERR, "init.tls.invalid", "tls_resource_empty");
-		rc = SP_E_INTEGRITY;
-		goto out;
-	}
-
-	st->tls_written = 1;
 	rc = file_write_atomic(path, res->data, res->len, mode);
 	if (rc != SP_OK) {
 		log_event(LOG_ERR, "init.tls.failed", "tls_write_failed",
 			  LOG_STR("path", path));
 	}
-out:
-	secret_free(res);
 	return rc;
 }
 
-/* Certificate chain (0644) and private key (0600) for the sidecar. */
+/*
+ * Certificate chain (0644) and private key (0600) for the sidecar. Both
+ * are fetched and checked (a chain, a key, a pair) before either is
+ * written, so a swapped or garbage upload leaves tls.dir untouched and
+ * never puts key bytes into the world-readable file.
+ */
 static enum sp_err
 run_tls(struct run_state *st)
+{
+	struct secret *crt = NULL;
+	struct secret *key = NULL;
+	enum sp_err rc = SP_OK;
+
+	if (st->cfg.tls_dir == NULL) {
+		goto out;
+	}
+	rc = kbs_get_resource(st->kbs, st->cfg.tls_cert, INIT_TLS_RESOURCE_MAX,
+			      &crt);
+	if (rc != SP_OK) {
+		goto out;
+	}
+	rc = kbs_get_resource(st->kbs, st->cfg.tls_key, INIT_TLS_RESOURCE_MAX,
+			      &key);
+	if (rc != SP_OK) {
+		goto out;
+	}
+
+	rc = tlsres_check(crt, key);
+	if (rc != SP_OK) {
+		goto out;
+	}
+
+	rc = tls_write(crt, st->tls_crt, INIT_TLS_CERT_MODE);
+	if (rc == SP_OK) {
+		rc = tls_write(key, st->tls_key, INIT_TLS_KEY_MODE);
+	}
+	if (rc == SP_OK) {
+		log_event(LOG_INFO, "init.tls.written", NULL,
+			  LOG_STR("dir", st->cfg.tls_dir));
+	}
+out:
+	secret_free(key);
+	secret_free(crt);
+	return rc;
+}
+
+/* Where tls.crt and tls.key go, known once the configuration is. */
+static enum sp_err
+tls_paths(struct run_state *st)
 {
 	enum sp_err rc = SP_OK;
 
@@ -611,18 +647,8 @@ run_tls(struct run_state *st)
 			       st->cfg.tls_dir, INIT_TLS_KEY_NAME);
 	}
 	if (rc != SP_OK) {
-		goto out;
-	}
-	run_paths_note(st);
-
-	rc = tls_one(st, st->cfg.tls_cert, st->tls_crt, INIT_TLS_CERT_MODE);
-	if (rc != SP_OK) {
-		goto out;
-	}
-	rc = tls_one(st, st->cfg.tls_key, st->tls_key, INIT_TLS_KEY_MODE);
-	if (rc == SP_OK) {
-		log_event(LOG_INFO, "init.tls.written", NULL,
-			  LOG_STR("dir", st->cfg.tls_dir));
+		log_event(LOG_ERR, "config.invalid", "config_invalid",
+			  LOG_STR("problem", "tls.dir: path too long"));
 	}
 out:
 	return rc;
@@ -733,7 +759,11 @@ run_cleanup(struct run_state *st)
 	if (st->cfg_ok) {
 		unseal_clean(st->cfg.target);
 	}
-	if (st->tls_written) {
+	/* tls.dir has the target's rule: on failure nothing of ours
+	 * stays there, an earlier run's key included (a key revoked since
+	 * must not outlive the refusal). unlink(2) removes a link planted
+	 * there, never what it points to. */
+	if (st->tls_crt[0] != '\0') {
 		(void)unlink(st->tls_crt);
 		(void)unlink(st->tls_key);
 	}
@@ -768,6 +798,10 @@ run_steps(struct run_state *st, const char *config)
 		goto out;
 	}
 	st->cfg_ok = 1;
+	rc = tls_paths(st);
+	if (rc != SP_OK) {
+		goto out;
+	}
 	run_paths_note(st);
 	rc = run_step(st, "setup", run_setup);
 	if (rc != SP_OK) {
@@ -812,6 +846,7 @@ run_options(int argc, char **argv, const char **config)
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
+	int given = 0;
 	int rc = 0;
 	int c;
 
@@ -820,8 +855,13 @@ run_options(int argc, char **argv, const char **config)
 		if (c == -1) {
 			break;
 		}
-		if (c == 'c') {
+		if (c == 'c' && given) {
+			/* Two files: which one was meant is a guess. */
+			rc = usage_error("--config given twice", optarg);
+			goto out;
+		} else if (c == 'c') {
 			*config = optarg;
+			given = 1;
 		} else if (c == 'h') {
 			print_help();
 			rc = -1;
@@ -918,6 +958,8 @@ seal_option(int c, const char *arg, struct seal_opts *so)
 		}
 	} else if (c == 'L') {
 		so->follow_external = 1;
+	} else if (c == 'E') {
+		so->allow_empty = 1;
 	} else if (c == 'h') {
 		printf("SYNOPSIS\n" SEAL_SYNOPSIS
 		       "\nDESCRIPTION\n" SEAL_DESCRIPTION "\n`" INIT_COMPONENT
@@ -942,6 +984,7 @@ seal_options(int argc, char **argv, struct seal_opts *so)
 	    {"sign-key", required_argument, NULL, 'S'},
 	    {"model-id", required_argument, NULL, 'M'},
 	    {"follow-external-links", no_argument, NULL, 'L'},
+	    {"allow-empty", no_argument, NULL, 'E'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -949,7 +992,8 @@ seal_options(int argc, char **argv, struct seal_opts *so)
 	int c;
 
 	for (;;) {
-		c = getopt_long(argc, argv, "k:i:o:n:s:S:M:Lh", longopts, NULL);
+		c = getopt_long(argc, argv, "k:i:o:n:s:S:M:LEh", longopts,
+				NULL);
 		if (c == -1) {
 			break;
 		}
@@ -1025,6 +1069,13 @@ main(int argc, char **argv)
 		ec = usage_error(cmd[0] == '\0' ? "no command given"
 						: "unknown command",
 				 cmd);
+	}
+	/* A refused command line ends like any failed run: one final
+	 * event, so log shippers see the same last line. */
+	if (exitcode_usage_seen()) {
+		log_event(LOG_ERR, "init.failed", "usage",
+			  LOG_STR("cause", "usage"), LOG_STR("step", "usage"),
+			  LOG_I64("exit_code", EXIT_USAGE));
 	}
 	return ec;
 }

@@ -353,7 +353,8 @@ blob_segments(struct seal_blob *b)
 		rc = SP_E_USAGE;
 	}
 	if (rc == SP_E_USAGE) {
-		log_event(LOG_ERR, "seal.input.failed", "input_changed");
+		log_event(LOG_ERR, "seal.input.failed", "input_changed",
+			  LOG_STR("path", job->rel));
 	}
 	return rc;
 }
@@ -418,7 +419,8 @@ seal_file(struct seal_job *job, int fd, uint64_t size)
 	b.out_fd = -1;
 	b.size = size;
 	if (sealed_ciphertext_len(&job->p, size, &ct_len) != 0) {
-		log_event(LOG_ERR, "seal.input.failed", "input_too_large");
+		log_event(LOG_ERR, "seal.input.failed", "input_too_large",
+			  LOG_STR("path", job->rel));
 		goto out;
 	}
 
@@ -475,12 +477,14 @@ rel_push(struct seal_job *job, size_t rel_len, const char *name)
 	n = snprintf(job->rel + rel_len, sizeof(job->rel) - rel_len, "%s%s",
 		     rel_len > 0 ? "/" : "", name);
 	if (n < 0 || (size_t)n >= sizeof(job->rel) - rel_len) {
-		log_event(LOG_ERR, "seal.input.failed", "path_too_long");
+		log_event(LOG_ERR, "seal.input.failed", "path_too_long",
+			  LOG_STR("under", job->rel));
 		goto out;
 	}
 	reason = manifest_path_check(job->rel);
 	if (reason != NULL) {
-		log_event(LOG_ERR, "seal.input.failed", reason);
+		log_event(LOG_ERR, "seal.input.failed", reason,
+			  LOG_STR("path", job->rel));
 		goto out;
 	}
 	rc = SP_OK;
@@ -488,15 +492,21 @@ out:
 	return rc;
 }
 
-/* An entry we will not seal; e is 0 when no call failed (then no
- * errno is logged, which would only say "Success"). */
+/*
+ * An entry we will not seal, named by its path under --in (job->rel):
+ * seal runs on the owner's machine, where the names are the owner's own
+ * and a large tree needs them. e is 0 when no call failed (then no
+ * errno is logged, which would only say "Success").
+ */
 static enum sp_err
-entry_refused(const char *reason, int e)
+entry_refused(const struct seal_job *job, const char *reason, int e)
 {
 	if (e != 0) {
-		log_event(LOG_ERR, "seal.input.failed", reason, LOG_ERRNO(e));
+		log_event(LOG_ERR, "seal.input.failed", reason,
+			  LOG_STR("path", job->rel), LOG_ERRNO(e));
 	} else {
-		log_event(LOG_ERR, "seal.input.failed", reason);
+		log_event(LOG_ERR, "seal.input.failed", reason,
+			  LOG_STR("path", job->rel));
 	}
 	return SP_E_USAGE;
 }
@@ -510,7 +520,7 @@ walk_subdir(struct seal_job *job, int dirfd, const char *name, unsigned depth)
 	fd = openat(dirfd, name,
 		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
-		rc = entry_refused("input_unsupported_entry", errno);
+		rc = entry_refused(job, "input_unsupported_entry", errno);
 		goto out;
 	}
 	rc = walk_dir(job, fd, strlen(job->rel), depth + 1);
@@ -535,7 +545,7 @@ link_check(struct seal_job *job, int fd)
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
 	n = readlink(proc, real, sizeof(real) - 1);
 	if (n <= 0) {
-		rc = entry_refused("input_link_unresolved", errno);
+		rc = entry_refused(job, "input_link_unresolved", errno);
 		goto out;
 	}
 	real[n] = '\0';
@@ -546,6 +556,7 @@ link_check(struct seal_job *job, int fd)
 		rc = SP_OK;
 	} else {
 		log_event(LOG_ERR, "seal.input.failed", "input_link_outside",
+			  LOG_STR("path", job->rel),
 			  LOG_STR("hint", "--follow-external-links seals it"));
 	}
 out:
@@ -564,11 +575,11 @@ seal_entry(struct seal_job *job, int dirfd, const char *name, int is_link)
 
 	fd = openat(dirfd, name, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) != 0) {
-		rc = entry_refused("input_unsupported_entry", errno);
+		rc = entry_refused(job, "input_unsupported_entry", errno);
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		rc = entry_refused("input_not_regular_file", 0);
+		rc = entry_refused(job, "input_not_regular_file", 0);
 		goto out;
 	}
 	if (is_link) {
@@ -599,7 +610,7 @@ walk_entry(struct seal_job *job, int dirfd, const char *name, size_t rel_len,
 	}
 
 	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-		rc = entry_refused("input_unsupported_entry", errno);
+		rc = entry_refused(job, "input_unsupported_entry", errno);
 	} else if (S_ISDIR(st.st_mode)) {
 		rc = walk_subdir(job, dirfd, name, depth);
 	} else {
@@ -618,7 +629,8 @@ walk_dir(struct seal_job *job, int dirfd, size_t rel_len, unsigned depth)
 	enum sp_err rc = SP_E_USAGE;
 
 	if (depth > MANIFEST_DEPTH_MAX) {
-		log_event(LOG_ERR, "seal.input.failed", "path_too_deep");
+		log_event(LOG_ERR, "seal.input.failed", "path_too_deep",
+			  LOG_STR("path", job->rel));
 		close(dirfd);
 		goto out;
 	}
@@ -644,7 +656,7 @@ walk_dir(struct seal_job *job, int dirfd, size_t rel_len, unsigned depth)
 
 	/* A failed readdir must not pass for the end of the directory. */
 	if (rc == SP_OK && errno != 0) {
-		rc = entry_refused("input_unsupported_entry", errno);
+		rc = entry_refused(job, "input_unsupported_entry", errno);
 	}
 out:
 	if (d != NULL) {
@@ -704,6 +716,15 @@ path_within(const char *dir, const char *path)
 	       (path[n] == '\0' || path[n] == '/' || n == 1);
 }
 
+/* A directory seal cannot use, with the option that named it. */
+static void
+dir_unusable(const char *option, const char *path, int e)
+{
+	log_event(LOG_ERR, "seal.input.failed", "dir_unusable",
+		  LOG_STR("option", option), LOG_STR("path", path),
+		  LOG_ERRNO(e));
+}
+
 /* Neither the output nor the key may sit inside the input, or they would
  * be sealed along with the model. Checked before anything is created. */
 static enum sp_err
@@ -714,11 +735,18 @@ dirs_check(const struct seal_opts *opts, const char *out_path)
 	char key_real[PATH_MAX];
 	enum sp_err rc = SP_E_USAGE;
 
-	if (realpath(opts->in_dir, in_real) == NULL ||
-	    resolve_parent(out_path, out_real) != 0 ||
-	    resolve_parent(opts->key_file, key_real) != 0) {
-		log_event(LOG_ERR, "seal.input.failed", "dir_unusable",
-			  LOG_ERRNO(errno));
+	/* Each named: a missing --out parent must not read as a missing
+	 * --in. */
+	if (realpath(opts->in_dir, in_real) == NULL) {
+		dir_unusable("--in", opts->in_dir, errno);
+		goto out;
+	}
+	if (resolve_parent(out_path, out_real) != 0) {
+		dir_unusable("--out's parent", out_path, errno);
+		goto out;
+	}
+	if (resolve_parent(opts->key_file, key_real) != 0) {
+		dir_unusable("--key's parent", opts->key_file, errno);
 		goto out;
 	}
 	if (path_within(in_real, out_real)) {
@@ -1228,12 +1256,19 @@ seal_run(const struct seal_opts *opts)
 	rc = SP_E_USAGE;
 	in_fd = open(job.in_real, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (in_fd < 0) {
-		log_event(LOG_ERR, "seal.input.failed", "dir_unusable",
-			  LOG_ERRNO(errno));
+		dir_unusable("--in", opts->in_dir, errno);
 		goto out;
 	}
 	rc = walk_dir(&job, in_fd, 0, 0);
 	if (rc != SP_OK) {
+		goto out;
+	}
+	/* A pod would unseal nothing, go ready and serve no model. */
+	if (job.m->nfiles == 0 && !opts->allow_empty) {
+		log_event(LOG_ERR, "seal.input.failed", "input_empty",
+			  LOG_STR("path", opts->in_dir),
+			  LOG_STR("hint", "--allow-empty seals it"));
+		rc = SP_E_USAGE;
 		goto out;
 	}
 

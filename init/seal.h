@@ -28,6 +28,8 @@ struct seal_opts {
 	int follow_external;   /* 1: seal links that resolve outside in_dir
 				  (counted in the log, never named); 0:
 				  refuse them */
+	int allow_empty;       /* 1: an in_dir without a file seals an
+				  empty store; 0: refused (input_empty) */
 };
 
 /*

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "log.h"
 
 /* Ceilings on a base URI and on an object name under it. */
 #define SOURCE_URL_MAX	2048
@@ -96,6 +97,11 @@ struct source_ops {
 	 * none. Lets source_read() tell a short reply from an object that
 	 * ends. */
 	uint64_t (*last_size)(void *state);
+	/* Optional (NULL: never): 1 when the last failed fetch ended in an
+	 * answer a retry will not change (an HTTP 3xx or 4xx other than
+	 * 408 and 429: a refusal, a redirect we do not follow, a request
+	 * the store cannot serve). The caller gives up at once. */
+	int (*permanent)(void *state);
 };
 
 extern const struct source_ops source_file_ops;
@@ -104,6 +110,15 @@ extern const struct source_ops source_s3_ops;
 extern const struct source_ops source_oci_ops;
 
 struct source;
+
+/*
+ * What is wrong with url as a store's base URI, or NULL when nothing:
+ * over SOURCE_URL_MAX, a query or fragment, blanks or control
+ * characters, a scheme we do not speak (http:// only with allow_http),
+ * a file:// path that is not absolute. Checked before anything runs
+ * (the configuration, `unseal`'s arguments); source_open checks again.
+ */
+const char *source_url_problem(const char *url, int allow_http);
 
 /*
  * Open the store at url: "file:///abs/dir", "https://host[:port]/path"
@@ -126,9 +141,11 @@ SP_MUST_CHECK enum sp_err source_open(const char *url,
  * offset for length bytes (length 0: the whole object, offset then 0).
  * Returns SP_OK when every byte was delivered; the sink's own category
  * when it stopped the transfer; SP_E_NOTFOUND when the object does not
- * exist; SP_E_FETCH for a transfer failure, a short object or a refused
- * entry (a symbolic link or a non-regular file under file://); SP_E_USAGE
- * for a bad name. Failures other than the sink's are logged here.
+ * exist; SP_E_FETCH for a transfer failure or a short object;
+ * SP_E_INTEGRITY for a refused entry (a symbolic link or a non-regular
+ * file under file://: the store is not laid out as sealed, and a retry
+ * will not change that); SP_E_USAGE for a bad name. Failures other than
+ * the sink's are logged here (source_fail_level()).
  */
 SP_MUST_CHECK enum sp_err source_fetch(struct source *s, const char *name,
 				       uint64_t offset, uint64_t length,
@@ -169,6 +186,25 @@ struct source_read_req {
  */
 SP_MUST_CHECK enum sp_err source_read(struct source *s,
 				      struct source_read_req *r);
+
+/* 1 when the last failed fetch will fail the same way on a retry
+ * (source_ops.permanent); 0 otherwise. */
+int source_last_permanent(const struct source *s);
+
+/*
+ * For the http-based schemes: 1 when a reply with this HTTP status
+ * will come back the same on a retry (3xx: we follow no redirect; 4xx
+ * but 408 Request Timeout and 429 Too Many Requests).
+ */
+int source_status_permanent(long status);
+
+/*
+ * For the schemes: the level of their source.fetch.failed event. A
+ * failure the caller may retry, or names itself with a specific reason
+ * (a missing object: blob_missing, manifest_missing), is a warning; a
+ * permanent refusal is the run's error.
+ */
+enum log_level source_fail_level(int rc, int permanent);
 
 /* Text of the last transfer failure ("" when none), safe to log. */
 const char *source_last_error(const struct source *s);

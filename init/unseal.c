@@ -472,11 +472,20 @@ fetch_small(struct job *job, const char *name, const char *too_large,
 		rc = source_fetch(job->src, name, 0, 0, small_sink, &ss);
 		n++;
 		if (rc != SP_E_FETCH || !retry || !strbuf_ok(sb) ||
+		    source_last_permanent(job->src) ||
 		    n >= job->opts->attempts || unseal_pipe_interrupted() ||
 		    retry_pause(job, n) != 0) {
 			break;
 		}
 		job->st.retries++;
+	}
+	/* The store's own events were warnings while a retry could mend
+	 * them; this is the final word. */
+	if (rc == SP_E_FETCH && strbuf_ok(sb) && !unseal_pipe_interrupted()) {
+		log_event(LOG_ERR, "unseal.manifest.failed",
+			  "manifest_fetch_failed", LOG_STR("object", name),
+			  LOG_STR("error", source_last_error(job->src)),
+			  LOG_U64("attempts", n));
 	}
 	return rc;
 }

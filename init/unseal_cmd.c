@@ -12,6 +12,7 @@
 #include "log.h"
 #include "manifest.h"
 #include "secret.h"
+#include "source.h"
 #include "unseal.h"
 #include "unseal_cmd.h"
 #include "unseal_pipe.h"
@@ -45,10 +46,8 @@ usage_text(FILE *out)
 static int
 unseal_usage(const char *problem, const char *arg)
 {
-	log_event(LOG_ERR, "init.usage.invalid", "usage",
-		  LOG_STR("problem", problem), LOG_STR("argument", arg));
-	usage_text(stderr);
-	return EXIT_USAGE;
+	return exitcode_usage(problem, arg,
+			      "Try 'sealpod-init unseal --help'.\n");
 }
 
 /* A number option in [min, max]; 0 or an exit code. */
@@ -160,6 +159,12 @@ unseal_options(int argc, char **argv, struct unseal_cmd_opts *o)
 		   o->uo.target == NULL) {
 		rc = unseal_usage("unseal needs --key, --source and --target",
 				  "");
+	} else if (source_url_problem(o->uo.source, o->uo.allow_http) != NULL) {
+		/* Before anything touches --target: a typo must not cost
+		 * the owner an earlier good unseal there. */
+		rc = unseal_usage(
+		    source_url_problem(o->uo.source, o->uo.allow_http),
+		    "--source");
 	}
 out:
 	return rc;

@@ -931,7 +931,9 @@ stream_read(struct worker *w, struct slot *s, size_t have, uint64_t end)
 			rc = SP_E_INTEGRITY;
 			goto out;
 		}
-		if (rc != SP_E_FETCH || !pp->retry || pipe_failed(pp)) {
+		/* A refusal (401, 403, 3xx) comes again: no retry. */
+		if (rc != SP_E_FETCH || !pp->retry || pipe_failed(pp) ||
+		    source_last_permanent(w->src)) {
 			break;
 		}
 
@@ -1046,7 +1048,9 @@ step_read(struct worker *w, struct task *t)
 			rc = as_stream(w, t, have, stream_claim(pp, s));
 			goto out;
 		}
-		if (rc != SP_E_FETCH || !pp->retry || pipe_failed(pp)) {
+		/* A refusal (401, 403, 3xx) comes again: no retry. */
+		if (rc != SP_E_FETCH || !pp->retry || pipe_failed(pp) ||
+		    source_last_permanent(w->src)) {
 			break;
 		}
 

@@ -75,6 +75,38 @@ ops_for(const char *url, const struct source_opts *opts, const char **scheme)
 	return ops;
 }
 
+const char *
+source_url_problem(const char *url, int allow_http)
+{
+	struct source_opts o = {.allow_http = allow_http};
+	const char *scheme = "";
+	const char *why = NULL;
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)url; *p != '\0' && why == NULL; p++) {
+		if (*p <= 0x20 || *p == 0x7f) {
+			why = "must not contain blanks or control characters";
+		}
+	}
+	if (why != NULL) {
+		goto out;
+	}
+	if (strnlen(url, SOURCE_URL_MAX + 1) > SOURCE_URL_MAX) {
+		why = "is too long";
+	} else if (strpbrk(url, "?#") != NULL) {
+		why = "must not carry a query or a fragment";
+	} else if (ops_for(url, &o, &scheme) == NULL) {
+		why = allow_http ? "must start with https://, http://, "
+				   "file:///, s3:// or oci://"
+				 : "must start with https://, file:///, s3:// "
+				   "or oci:// (http:// needs insecure http)";
+	} else if (strcmp(scheme, "file") == 0 && url[7] != '/') {
+		why = "file:// needs an absolute path (file:///dir)";
+	}
+out:
+	return why;
+}
+
 enum sp_err
 source_open(const char *url, const struct source_opts *opts,
 	    struct source **out)
@@ -245,6 +277,29 @@ source_read(struct source *s, struct source_read_req *r)
 	}
 out:
 	return rc;
+}
+
+int
+source_last_permanent(const struct source *s)
+{
+	int rc = 0;
+
+	if (s->ops->permanent != NULL) {
+		rc = s->ops->permanent(s->state);
+	}
+	return rc;
+}
+
+int
+source_status_permanent(long status)
+{
+	return status >= 300 && status < 500 && status != 408 && status != 429;
+}
+
+enum log_level
+source_fail_level(int rc, int permanent)
+{
+	return permanent && rc != SP_E_NOTFOUND ? LOG_ERR : LOG_WARN;
 }
 
 const char *

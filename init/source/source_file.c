@@ -95,10 +95,14 @@ open_errno(int e)
 		rc = SP_E_NOTFOUND;
 		goto out;
 	}
+	/* A link or a non-directory where the layout has a directory:
+	 * the store is not as sealed (exit 14), and stays so on a retry. */
 	if (e == ELOOP) {
 		reason = "source_symlink_refused";
+		rc = SP_E_INTEGRITY;
 	} else if (e == ENOTDIR) {
 		reason = "source_entry_refused";
+		rc = SP_E_INTEGRITY;
 	}
 	log_event(LOG_ERR, "source.fetch.failed", reason,
 		  LOG_STR("scheme", "file"), LOG_ERRNO(e));
@@ -159,6 +163,7 @@ check_regular(int fd, uint64_t offset, uint64_t length)
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 		log_event(LOG_ERR, "source.fetch.failed",
 			  "source_not_regular_file", LOG_STR("scheme", "file"));
+		rc = SP_E_INTEGRITY;
 		goto out;
 	}
 	if (length > 0 && (uint64_t)st.st_size < offset + length) {

@@ -21,6 +21,7 @@ struct https_state {
 	const char *const *headers;
 	const int *cancel;
 	int range_ignored; /* the last failed ranged fetch got a 200 */
+	int permanent;	   /* the last failure will not mend (source.h) */
 	char last_err[HTTP_ERRBUF];
 };
 
@@ -77,6 +78,49 @@ out:
 	return rc;
 }
 
+/* The reason code for a failure with this status (0: none came). */
+static const char *
+https_reason(int rc, long status, int permanent)
+{
+	const char *reason = "source_transfer_failed";
+
+	if (rc == SP_E_NOTFOUND) {
+		reason = "source_not_found";
+	} else if (permanent && (status == 401 || status == 403)) {
+		reason = "source_access_denied";
+	} else if (permanent && status >= 300 && status < 400) {
+		reason = "source_redirect_refused";
+	} else if (permanent) {
+		reason = "source_request_refused";
+	}
+	return reason;
+}
+
+/*
+ * Log a failed transfer with the status that came, if any. One that
+ * will be retried, or that the caller names itself (a missing object),
+ * is a warning; a refusal no retry mends is the run's error.
+ */
+static void
+https_log_failure(struct https_state *st, int rc, const char *errbuf)
+{
+	long status = http_last_status(st->client);
+
+	if (status >= 300 && status < 400) {
+		/* We follow no redirect: a store must serve at its URL. */
+		snprintf(st->last_err, sizeof(st->last_err),
+			 "redirect not followed (HTTP %ld)", status);
+	} else if (status >= 300) {
+		snprintf(st->last_err, sizeof(st->last_err), "%s (HTTP %ld)",
+			 errbuf, status);
+	}
+	log_event(source_fail_level(rc, st->permanent), "source.fetch.failed",
+		  https_reason(rc, status, st->permanent),
+		  LOG_STR("scheme", st->scheme),
+		  LOG_U64("status", (uint64_t)status),
+		  LOG_STR("error", st->last_err));
+}
+
 static int
 https_fetch(void *state, const char *name, uint64_t offset, uint64_t length,
 	    source_sink_fn sink, void *arg)
@@ -88,6 +132,7 @@ https_fetch(void *state, const char *name, uint64_t offset, uint64_t length,
 	size_t n;
 	int rc = SP_E_USAGE;
 
+	st->permanent = 0;
 	if (!source_name_valid(name)) {
 		goto out;
 	}
@@ -108,17 +153,16 @@ https_fetch(void *state, const char *name, uint64_t offset, uint64_t length,
 	st->range_ignored = rc != SP_OK && (offset > 0 || length > 0) &&
 			    r.sink_rc == SP_OK &&
 			    http_last_status(st->client) == 200;
+	st->permanent = rc == SP_E_FETCH && r.sink_rc == SP_OK &&
+			!st->range_ignored &&
+			source_status_permanent(http_last_status(st->client));
 	/* A cancelled run has logged its own cause; a store that ignores
 	 * Range is no failure (the pipeline streams instead and warns once
 	 * as unseal.store.range_ignored). */
 	if (rc != SP_OK && r.sink_rc == SP_OK && !st->range_ignored &&
 	    (st->cancel == NULL ||
 	     !__atomic_load_n(st->cancel, __ATOMIC_ACQUIRE))) {
-		log_event(LOG_ERR, "source.fetch.failed",
-			  rc == SP_E_NOTFOUND ? "source_not_found"
-					      : "source_transfer_failed",
-			  LOG_STR("scheme", st->scheme),
-			  LOG_STR("error", errbuf));
+		https_log_failure(st, rc, errbuf);
 	}
 out:
 	free(url);
@@ -142,6 +186,14 @@ https_range_ignored(void *state)
 	return st->range_ignored;
 }
 
+static int
+https_permanent(void *state)
+{
+	const struct https_state *st = state;
+
+	return st->permanent;
+}
+
 static const char *
 https_last_error(void *state)
 {
@@ -158,4 +210,5 @@ const struct source_ops source_https_ops = {
     .last_error = https_last_error,
     .range_ignored = https_range_ignored,
     .last_size = https_last_size,
+    .permanent = https_permanent,
 };

@@ -59,6 +59,7 @@ struct oci_state {
 	char dcd[OCI_DIGEST_LEN + 8]; /* Docker-Content-Digest */
 	struct http_hdr_capture api_caps[4];
 	int range_ignored; /* the last failed ranged fetch got a 200 */
+	int permanent;	   /* the last failure will not mend (source.h) */
 	struct http_hdr_capture blob_caps[2];
 	char last_err[HTTP_ERRBUF];
 };
@@ -543,9 +544,12 @@ oci_fetch(void *state, const char *name, uint64_t offset, uint64_t length,
 
 	st->last_err[0] = '\0';
 	st->range_ignored = 0;
+	st->permanent = 0;
 	l = oci_layer_find(st->layers, st->nlayers, name);
 	if (l == NULL) {
-		oci_log("source.fetch.failed", "source_not_found");
+		/* The caller names it: blob_missing, manifest_missing. */
+		log_event(LOG_WARN, "source.fetch.failed", "source_not_found",
+			  LOG_STR("scheme", "oci"));
 		goto out;
 	}
 	/* A range past the end is delivered short; the caller judges. */
@@ -574,12 +578,15 @@ oci_fetch(void *state, const char *name, uint64_t offset, uint64_t length,
 	/* Range support is optional for registries (and their storage). */
 	st->range_ignored = rc != SP_OK && !whole && r.to.sink_rc == SP_OK &&
 			    http_last_status(st->blobs) == 200;
+	st->permanent = rc == SP_E_FETCH && r.to.sink_rc == SP_OK &&
+			!st->range_ignored &&
+			source_status_permanent(http_last_status(st->blobs));
 	if (r.too_long) {
 		oci_log("source.fetch.failed", "oci_blob_too_long");
 	} else if (rc != SP_OK && r.to.sink_rc == SP_OK && !st->range_ignored) {
 		/* Range ignored: no failure, the pipeline streams and warns. */
 		log_event(
-		    LOG_ERR, "source.fetch.failed",
+		    source_fail_level(rc, st->permanent), "source.fetch.failed",
 		    rc == SP_E_NOTFOUND ? "source_not_found"
 					: "source_transfer_failed",
 		    LOG_STR("scheme", "oci"),
@@ -591,6 +598,14 @@ oci_fetch(void *state, const char *name, uint64_t offset, uint64_t length,
 out:
 	EVP_MD_CTX_free(r.sha);
 	return rc;
+}
+
+static int
+oci_permanent(void *state)
+{
+	const struct oci_state *st = state;
+
+	return st->permanent;
 }
 
 static const char *
@@ -626,4 +641,5 @@ const struct source_ops source_oci_ops = {
     .last_size = oci_last_size,
     .close = oci_close,
     .last_error = oci_last_error,
+    .permanent = oci_permanent,
 };

@@ -57,6 +57,7 @@ struct s3_state {
 	const char *lines[S3_HEADERS];
 	char last_err[HTTP_ERRBUF];
 	int range_ignored; /* the last failed ranged fetch got a 200 */
+	int permanent;	   /* the last failure will not mend (source.h) */
 };
 
 static void
@@ -487,9 +488,10 @@ log_failure(struct s3_state *st, const char *url, int rc, const char *errbuf)
 	}
 	snprintf(st->last_err, sizeof(st->last_err), "%s (HTTP %ld, %s)",
 		 errbuf, status, code);
-	log_event(LOG_ERR, "source.fetch.failed", status_reason(status, rc),
-		  LOG_STR("scheme", "s3"), LOG_U64("status", (uint64_t)status),
-		  LOG_STR("code", code), LOG_STR("error", errbuf));
+	log_event(source_fail_level(rc, st->permanent), "source.fetch.failed",
+		  status_reason(status, rc), LOG_STR("scheme", "s3"),
+		  LOG_U64("status", (uint64_t)status), LOG_STR("code", code),
+		  LOG_STR("error", errbuf));
 }
 
 /* The object URL for name: origin, key base, encoded name. */
@@ -528,6 +530,7 @@ s3_fetch(void *state, const char *name, uint64_t offset, uint64_t length,
 
 	st->last_err[0] = '\0';
 	st->range_ignored = 0;
+	st->permanent = 0;
 	if (!source_name_valid(name)) {
 		goto out;
 	}
@@ -554,6 +557,11 @@ s3_fetch(void *state, const char *name, uint64_t offset, uint64_t length,
 	st->range_ignored = rc != SP_OK && (offset > 0 || length > 0) &&
 			    r.sink_rc == SP_OK &&
 			    http_last_status(st->client) == 200;
+	/* A wrong region, a bad signature, a denied key: the same answer
+	 * again on a retry. */
+	st->permanent = rc == SP_E_FETCH && r.sink_rc == SP_OK &&
+			!st->range_ignored &&
+			source_status_permanent(http_last_status(st->client));
 	/* Range ignored: no failure, the pipeline streams and warns. */
 	if (st->range_ignored) {
 		snprintf(st->last_err, sizeof(st->last_err), "%s", errbuf);
@@ -575,6 +583,14 @@ s3_last_error(void *state)
 	const struct s3_state *st = state;
 
 	return st->last_err;
+}
+
+static int
+s3_permanent(void *state)
+{
+	const struct s3_state *st = state;
+
+	return st->permanent;
 }
 
 static int
@@ -600,6 +616,7 @@ const struct source_ops source_s3_ops = {
     .fetch = s3_fetch,
     .range_ignored = s3_range_ignored,
     .last_size = s3_last_size,
+    .permanent = s3_permanent,
     .close = s3_close,
     .last_error = s3_last_error,
 };

@@ -33,7 +33,9 @@ NOT_REASONS = {"attestation_report", "signature", "cpuid_fam_id",
 REASON_FILES = ("init/attest/*.c", "init/gpu.c", "init/kbs.c",
                 "init/kbs_wire.c", "init/initdata.c", "init/jwe.c",
                 "init/stop.c", "init/main.c", "init/evidence_cmd.c",
-                "init/config.c")
+                "init/config.c", "init/tlsres.c", "init/exitcode.c",
+                "init/source/source.c", "init/source/source_https.c",
+                "init/source/source_file.c", "init/source/source_s3.c")
 
 
 def call_args(text, start):

@@ -142,6 +142,8 @@ s3_run wrong-secret AWS_ACCESS_KEY_ID=$AKID \
 sp_expect_failed_closed wrong-secret "$EXIT_FETCH" s3_access_denied
 sp_check "wrong-secret: code not logged" \
 	grep -q '"code":"SignatureDoesNotMatch"' "$ERR"
+sp_check "wrong-secret: retried" \
+	test "$(grep -c '"event":"source.fetch.failed"' "$ERR")" -eq 1
 s3_no_credentials wrong-secret
 
 # 3. An unknown key id: 403 InvalidAccessKeyId.
@@ -157,6 +159,13 @@ sp_expect_failed_closed wrong-region "$EXIT_FETCH" \
 	s3_wrong_region_or_endpoint
 sp_check "wrong-region: code not logged" \
 	grep -q '"code":"AuthorizationHeaderMalformed"' "$ERR"
+# A deterministic 4xx is the same on a retry: one attempt (h32 L23).
+sp_check "wrong-region: retried ($(grep -c '"event":"source.fetch.failed"' \
+	"$ERR") attempts)" \
+	test "$(grep -c '"event":"source.fetch.failed"' "$ERR")" -eq 1
+sp_check "wrong-region: init.failed cause not the S3 reason" \
+	grep -q '"event":"init.failed".*"cause":"s3_wrong_region_or_endpoint"' \
+	"$ERR"
 
 # 5. Nothing under the prefix: not found.
 S3_SOURCE=s3://$BUCKET/models/absent s3_run missing "${STATIC[@]}"

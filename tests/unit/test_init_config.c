@@ -14,6 +14,9 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "config.h"
 #include "log.h"
@@ -23,6 +26,7 @@
 static char dir[] = "/tmp/test_init_config.XXXXXX";
 static char cfg_path[256];
 static char ca_path[256];
+static char cakey_path[256];
 static FILE *log_file;
 static char logtext[LOG_CAP];
 
@@ -537,6 +541,38 @@ test_ca_and_level(void **state)
 		 "artifacts: {source: 'file:///s'}\n"
 		 "target: /dev/shm/t\n");
 	refused(text, "kbs.ca: is not a readable regular file");
+
+	/* A private key (ca.key for ca.crt) or garbage is no CA bundle:
+	 * a configuration error, not an unreachable KBS (h32 L9). */
+	snprintf(text, sizeof(text),
+		 "tee: sample\n"
+		 "kbs: {url: 'https://k', ca: %s}\n"
+		 "key: kbs:///a/b/c\n"
+		 "artifacts: {source: 'file:///s'}\n"
+		 "target: /dev/shm/t\n",
+		 cakey_path);
+	refused(text, "kbs.ca: is not a PEM certificate bundle "
+		      "(CERTIFICATE blocks only, at most 4096 KiB)");
+	assert_int_equal(count(logtext, "PRIVATE"), 0);
+	snprintf(text, sizeof(text),
+		 "tee: sample\n"
+		 "kbs: {url: 'https://k'}\n"
+		 "key: kbs:///a/b/c\n"
+		 "artifacts: {source: 'https://s/m', ca: %s}\n"
+		 "target: /dev/shm/t\n",
+		 cfg_path);
+	refused(text, "artifacts.ca: is not a PEM certificate bundle "
+		      "(CERTIFICATE blocks only, at most 4096 KiB)");
+
+	/* The store URL's shape is the configuration's to check. */
+	snprintf(text, sizeof(text), "%s",
+		 "tee: sample\n"
+		 "kbs: {url: 'https://k'}\n"
+		 "key: kbs:///a/b/c\n"
+		 "artifacts: {source: 'file:///s?x=1'}\n"
+		 "target: /dev/shm/t\n");
+	refused(text, "artifacts.source: must not carry a query or a "
+		      "fragment");
 	snprintf(text, sizeof(text), "%s", BASE "log:\n  level: loud\n");
 	refused(text, "log.level: must be debug, info, warn or error");
 }
@@ -611,6 +647,42 @@ test_missing_file(void **state)
 	init_config_free(&cfg);
 }
 
+/* A self-signed CA certificate into crt and its key into key (PEM). */
+static int
+ca_write(const char *crt, const char *key)
+{
+	EVP_PKEY *k = EVP_EC_gen("P-256");
+	X509 *x = X509_new();
+	FILE *f;
+	int rc = -1;
+
+	if (k == NULL || x == NULL || X509_set_version(x, 2) != 1 ||
+	    ASN1_INTEGER_set(X509_get_serialNumber(x), 1) != 1 ||
+	    X509_gmtime_adj(X509_getm_notBefore(x), 0) == NULL ||
+	    X509_gmtime_adj(X509_getm_notAfter(x), 3600) == NULL ||
+	    X509_set_pubkey(x, k) != 1 ||
+	    X509_set_issuer_name(x, X509_get_subject_name(x)) != 1 ||
+	    X509_sign(x, k, EVP_sha256()) <= 0) {
+		goto out;
+	}
+	f = fopen(crt, "w");
+	if (f == NULL || PEM_write_X509(f, x) != 1) {
+		goto out;
+	}
+	fclose(f);
+	f = fopen(key, "w");
+	if (f == NULL ||
+	    PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL) != 1) {
+		goto out;
+	}
+	fclose(f);
+	rc = 0;
+out:
+	X509_free(x);
+	EVP_PKEY_free(k);
+	return rc;
+}
+
 static int
 setup(void **state)
 {
@@ -620,7 +692,10 @@ setup(void **state)
 	}
 	snprintf(cfg_path, sizeof(cfg_path), "%s/init.yaml", dir);
 	snprintf(ca_path, sizeof(ca_path), "%s/ca.pem", dir);
-	write_file(ca_path, "-----BEGIN CERTIFICATE-----\n");
+	snprintf(cakey_path, sizeof(cakey_path), "%s/ca.key", dir);
+	if (ca_write(ca_path, cakey_path) != 0) {
+		return -1;
+	}
 	log_file = tmpfile();
 	if (log_file == NULL) {
 		return -1;
@@ -635,6 +710,7 @@ teardown(void **state)
 	(void)state;
 	unlink(cfg_path);
 	unlink(ca_path);
+	unlink(cakey_path);
 	rmdir(dir);
 	fclose(log_file);
 	return 0;

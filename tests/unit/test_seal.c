@@ -672,9 +672,21 @@ test_empty_input_and_default_version(void **state)
 	struct secret *key;
 	struct manifest *m;
 
+	struct seal_opts o;
+	struct stat st;
+
 	(void)nftw(f->in, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	assert_int_equal(mkdir(f->in, 0755), 0);
-	assert_int_equal(seal(f, 0, 0), SP_OK);
+	/* An empty --in is most likely a typo: refused, nothing left. */
+	assert_int_equal(seal(f, 0, 0), SP_E_USAGE);
+	assert_int_not_equal(stat(f->out, &st), 0);
+
+	memset(&o, 0, sizeof(o));
+	o.key_file = f->key_file;
+	o.in_dir = f->in;
+	o.out_dir = f->out;
+	o.allow_empty = 1;
+	assert_int_equal(seal_run(&o), SP_OK);
 	key = key_load(f);
 	m = open_manifest(f, key);
 	assert_int_equal(m->version, 1);
