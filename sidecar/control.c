@@ -80,7 +80,7 @@ on_signal(struct control *ct)
 
 	while (read(ct->sigfd, &si, sizeof(si)) == sizeof(si)) {
 		if (si.ssi_signo == SIGHUP) {
-			rc = reload_certificates(ct->srv);
+			rc = reload_signal(&ct->reload, ct->srv);
 			(void)rc; /* logged and counted; the old one stays */
 		} else if (!atomic_load(&ct->srv->draining)) {
 			begin_drain(ct);

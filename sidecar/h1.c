@@ -326,6 +326,11 @@ parse_request_line(const char *buf, size_t line, size_t n,
 		rc = fail(m, 400, "bad_request_line");
 		goto out;
 	}
+	if (memchr(buf + t, '#', i - t) != NULL) {
+		/* No request-target form has a fragment (RFC 9112 §3.2). */
+		rc = fail(m, 400, "bad_request_line");
+		goto out;
+	}
 	m->target = span(t, i - t);
 
 	v = parse_version(buf + i + 1, end - i - 1, &m->minor);
@@ -453,6 +458,20 @@ valid_host(const char *buf, struct h1_span sp)
 	return sp.len > 0 && run_of(buf, sp.off, end, is_host_byte) == end;
 }
 
+/*
+ * Request fields that tell the backend who the client is or what it
+ * asked for, which only we may say: a client's own would be believed.
+ * X-Forwarded-For is kept (its values go in front of ours) and
+ * X-Forwarded-Proto is dropped as hop-by-hop, in both directions.
+ */
+static int
+is_ours_to_set(const char *buf, struct h1_span name)
+{
+	return h1_span_eq(buf, name, "forwarded") ||
+	       h1_span_eq(buf, name, "x-forwarded-host") ||
+	       h1_span_eq(buf, name, "x-real-ip");
+}
+
 /* Fields that mean "this hop only", or that we set ourselves. */
 static int
 is_hop_by_hop(const char *buf, struct h1_span name)
@@ -578,6 +597,8 @@ classify_request_field(const char *buf, struct h1_header *h,
 		f->have_host = 1;
 	} else if (h1_span_eq(buf, h->name, "x-forwarded-for")) {
 		h->flags |= H1_HDR_XFF;
+	} else if (is_ours_to_set(buf, h->name)) {
+		h->flags |= H1_HDR_DROP;
 	} else if (h1_span_eq(buf, h->name, "expect")) {
 		if (!h1_span_eq(buf, h->value, "100-continue")) {
 			rc = fail(m, 417, "unsupported_expectation");
@@ -986,6 +1007,7 @@ h1_trailer_forbidden(const char *name, size_t len)
 	    "x-forwarded-for",
 	    "x-forwarded-proto",
 	    "x-forwarded-host",
+	    "x-real-ip",
 	    NULL,
 	};
 	size_t i;

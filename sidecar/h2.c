@@ -45,6 +45,7 @@
 #include <nghttp2/nghttp2.h>
 #include <openssl/err.h>
 
+#include "accesslog.h"
 #include "h1.h"
 #include "h2.h"
 #include "log.h"
@@ -164,7 +165,9 @@ struct h2_stream {
 	char path_log[PROXY_PATH_LOG_MAX + 1];
 	unsigned status;
 	const char *why;
-	uint64_t bytes_in;
+	long route;	   /* index in the route table, or -1 */
+	uint64_t head_in;  /* header fields as HTTP/1.1 text would take */
+	uint64_t bytes_in; /* DATA payload from the client */
 	uint64_t bytes_out;
 	uint64_t t_start;
 	uint64_t t_first;
@@ -447,33 +450,30 @@ backend_release(struct h2_stream *s)
 	backend_close(s);
 }
 
+/* The shared access line and counters (accesslog.c), as for HTTP/1.1. */
 static void
 stream_log(struct h2_stream *s)
 {
 	struct h2_conn *h = s->h;
 	struct conn *c = h->c;
 	struct metrics *m = c->w->m;
-	unsigned cls = s->status / 100;
-	int64_t ttfb = -1;
+	struct accesslog_req r = {
+	    .protocol = ACCESSLOG_H2,
+	    .stream = s->id,
+	    .method = s->method,
+	    .path = s->path_log,
+	    .why = s->why,
+	    .status = s->status,
+	    .route = s->route,
+	    .bytes_in = s->head_in + s->bytes_in,
+	    .bytes_out = s->bytes_out,
+	    .t_start = s->t_start,
+	    .t_first = s->t_first,
+	};
 
-	if (cls >= METRICS_CLASSES) {
-		cls = 0;
-	}
-	if (s->t_first != 0) {
-		ttfb = (int64_t)((s->t_first - s->t_start) / MS_NS);
-	}
-	metrics_add(&m->requests[cls], 1);
-	metrics_add(&m->bytes_in, s->bytes_in);
+	metrics_add(&m->bytes_in, r.bytes_in);
 	metrics_add(&m->bytes_out, s->bytes_out);
-	log_event(LOG_INFO, "http.access", s->why,
-		  LOG_STR("client", c->client_ip),
-		  LOG_STR("tls", c->tls_version != NULL ? c->tls_version : "-"),
-		  LOG_STR("protocol", "h2"), LOG_I64("stream", s->id),
-		  LOG_STR("method", s->method[0] != '\0' ? s->method : "-"),
-		  LOG_STR("path", s->path_log), LOG_U64("status", s->status),
-		  LOG_U64("bytes_in", s->bytes_in),
-		  LOG_U64("bytes_out", s->bytes_out), LOG_I64("ttfb_ms", ttfb),
-		  LOG_U64("duration_ms", (now_of(h) - s->t_start) / MS_NS));
+	accesslog_request(c, &r, now_of(h));
 }
 
 static void
@@ -525,6 +525,7 @@ stream_new(struct h2_conn *h, int32_t id)
 	s->h = h;
 	s->id = id;
 	s->be_fd = -1;
+	s->route = -1;
 	s->t_start = now_of(h);
 	s->deadline = UINT64_MAX;
 	strbuf_init(&s->req.sb, cfg_of(h)->header_bytes * 2 + 1024);
@@ -574,6 +575,7 @@ static int
 submit(struct h2_stream *s, const nghttp2_nv *nv, size_t n, int body)
 {
 	nghttp2_data_provider prd;
+	size_t i;
 	int r;
 
 	prd.source.ptr = s;
@@ -582,6 +584,10 @@ submit(struct h2_stream *s, const nghttp2_nv *nv, size_t n, int body)
 	if (r == 0) {
 		s->submitted = 1;
 		s->h->progress = 1;
+		/* The head as HTTP/1.1 text: bytes_out as h1 counts it. */
+		for (i = 0; i < n; i++) {
+			s->bytes_out += nv[i].namelen + nv[i].valuelen + 4;
+		}
 	}
 	return r;
 }
@@ -632,6 +638,9 @@ local_response(struct h2_stream *s, unsigned status, const char *why)
 	}
 	if (submit(s, nv, n, tl > 0) != 0) {
 		stream_reset(s, NGHTTP2_INTERNAL_ERROR, "submit");
+	} else {
+		/* As h1 counts a local answer's first byte, and h2 others. */
+		s->t_first = now_of(s->h);
 	}
 out:
 	return;
@@ -641,6 +650,7 @@ static void
 backend_fail(struct h2_stream *s, unsigned status, const char *why, int err)
 {
 	metrics_add(&s->h->c->w->m->backend_errors, 1);
+	metrics_add(&s->h->c->w->m->backend_kind[metrics_backend_kind(why)], 1);
 	log_event(LOG_WARN, "backend.failed", why,
 		  LOG_STR("client", s->h->c->client_ip),
 		  LOG_STR("protocol", "h2"), LOG_I64("errno", err));
@@ -693,6 +703,11 @@ pseudo_header(struct h2_stream *s, const uint8_t *name, size_t nlen,
 			s->head_request = strcmp(s->method, "HEAD") == 0;
 		}
 	} else if (nlen == 5 && memcmp(name, ":path", 5) == 0) {
+		if (memchr(value, '#', vlen) != NULL) {
+			/* No fragment, as on HTTP/1.1 (RFC 9113 §8.3.1). */
+			s->local_status = 400;
+			s->local_why = "bad_request_line";
+		}
 		note_path(s, value, vlen);
 		free(s->path);
 		s->path = dup_n(value, vlen);
@@ -765,6 +780,10 @@ on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t *name,
 
 	(void)flags;
 	s = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
+	if (s != NULL && f->hd.type == NGHTTP2_HEADERS) {
+		/* "name: value" plus CRLF: bytes_in as HTTP/1.1 counts it. */
+		s->head_in += nlen + vlen + 4;
+	}
 	if (s != NULL && f->hd.type == NGHTTP2_HEADERS && s->head_done) {
 		on_trailer(s, name, nlen, value, vlen);
 		goto out;
@@ -919,6 +938,27 @@ static ssize_t read_body_h2c(nghttp2_session *ng, int32_t id, uint8_t *buf,
 			     nghttp2_data_source *src, void *ud);
 static int be_session_new(struct h2_stream *s);
 
+/*
+ * Fields an h2c request gets only from us, as h1_write_request_head()
+ * does for HTTP/1.1: a client's own would tell the backend a false
+ * client address, scheme or host.
+ */
+static int
+h2c_ours_to_set(const char *name)
+{
+	static const char *const names[] = {
+	    "forwarded", "x-forwarded-host", "x-forwarded-proto", "x-real-ip",
+	    NULL,
+	};
+	size_t i;
+	int yes = 0;
+
+	for (i = 0; names[i] != NULL && !yes; i++) {
+		yes = strcasecmp(name, names[i]) == 0;
+	}
+	return yes;
+}
+
 /* Replay the request on the stream's own h2c backend session. */
 static void
 h2c_request(struct h2_stream *s)
@@ -945,10 +985,14 @@ h2c_request(struct h2_stream *s)
 	nv[k++] = mknv(":path", 5, s->path != NULL ? s->path : "/",
 		       s->path != NULL ? strlen(s->path) : 1);
 	while (k < H2_NV_MAX && pairs_next(&s->req, &pos, &n, &nl, &v, &vl)) {
-		if (!conn_specific(n)) {
+		if (!conn_specific(n) && !h2c_ours_to_set(n)) {
 			nv[k++] = mknv(n, nl, v, vl);
 		}
 	}
+	/* After the client's own x-forwarded-for fields: one list. */
+	nv[k++] = mknv("x-forwarded-for", 15, s->h->c->client_ip,
+		       strlen(s->h->c->client_ip));
+	nv[k++] = mknv("x-forwarded-proto", 17, "https", 5);
 	prd.source.ptr = s;
 	prd.read_callback = read_body_h2c;
 	s->be_id = nghttp2_submit_request(s->be, NULL, nv, k,
@@ -1126,9 +1170,10 @@ stream_route(struct h2_stream *s)
 		local_response(s, 400, why);
 		goto out;
 	}
-	if (route_match(&cfg->routes, norm, n,
-			route_method_bit(s->method, strlen(s->method)), &status,
-			&why) < 0) {
+	s->route = route_match(&cfg->routes, norm, n,
+			       route_method_bit(s->method, strlen(s->method)),
+			       &status, &why);
+	if (s->route < 0) {
 		/* Never forwarded: admin and debug paths stay private. */
 		local_response(s, status, why);
 		goto out;
@@ -1304,12 +1349,38 @@ on_stream_close(nghttp2_session *ng, int32_t id, uint32_t code, void *ud)
 	return 0;
 }
 
+/*
+ * Whether a RST_STREAM we send with code answers the client's own frames
+ * (a stream error nghttp2 or we raised: malformed request, overflowed
+ * window, frame on a closed stream, too many streams), as opposed to our
+ * own reasons (idle timeout CANCEL, backend INTERNAL_ERROR, NO_ERROR
+ * after an early answer).
+ */
+static int
+reset_provoked(uint32_t code)
+{
+	return code == NGHTTP2_PROTOCOL_ERROR ||
+	       code == NGHTTP2_FLOW_CONTROL_ERROR ||
+	       code == NGHTTP2_STREAM_CLOSED ||
+	       code == NGHTTP2_FRAME_SIZE_ERROR ||
+	       code == NGHTTP2_REFUSED_STREAM;
+}
+
 static int
 on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
 {
 	struct h2_conn *h = ud;
 	struct h2_stream *s;
 
+	if (f->hd.type == NGHTTP2_RST_STREAM &&
+	    reset_provoked(f->rst_stream.error_code)) {
+		/*
+		 * A reset the client's frames forced on us costs the backend
+		 * what a client reset does (its request was already sent):
+		 * it counts against the same budget ("MadeYouReset").
+		 */
+		rapid_reset_check(h);
+	}
 	if (f->hd.type == NGHTTP2_RST_STREAM &&
 	    f->rst_stream.error_code == NGHTTP2_PROTOCOL_ERROR) {
 		s = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
@@ -1479,6 +1550,8 @@ read_down(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len,
 	if (err) {
 		s->why = s->why != NULL ? s->why : "backend_broken";
 		metrics_add(&h->c->w->m->backend_errors, 1);
+		metrics_add(
+		    &h->c->w->m->backend_kind[metrics_backend_kind(s->why)], 1);
 		backend_close(s);
 		rc = NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 	} else if (s->body_done) {
@@ -2469,6 +2542,11 @@ h2_free(struct conn *c, const char *why)
 	while (h->streams != NULL) {
 		if (h->streams->why == NULL && !h->streams->body_done) {
 			h->streams->why = why;
+			if (strcmp(why, "client_abort") == 0 &&
+			    !h->streams->local) {
+				/* TCP closed mid-exchange (as h1) */
+				metrics_add(&c->w->m->client_aborts, 1);
+			}
 		}
 		stream_free(h->streams);
 	}

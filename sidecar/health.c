@@ -182,7 +182,12 @@ readyz_answer(struct health *h, struct health_conn *hc, int backend_ok)
 	strbuf_appendf(&sb, "{\"ready\":%s,\"checks\":{",
 		       ready ? "true" : "false");
 	check(&sb, "certificate", cert, "not_current", &first);
-	check(&sb, "ready_file", marker, "missing", &first);
+	if (srv->cfg->ready_file == NULL) {
+		/* No marker configured: say so rather than "ok". */
+		strbuf_appends(&sb, ",\"ready_file\":\"disabled\"");
+	} else {
+		check(&sb, "ready_file", marker, "missing", &first);
+	}
 	check(&sb, "backend", backend_ok, "unreachable", &first);
 	check(&sb, "serving", serving, "draining", &first);
 	strbuf_appends(&sb, "},\"failed\":[");
@@ -207,6 +212,8 @@ route(struct health *h, struct health_conn *hc, size_t end, uint64_t now)
 	struct h1_msg *m = h->msg;
 	const char *buf = hc->in + hc->scan.start;
 
+	/* A whole request came: the answer gets the longer deadline. */
+	hc->deadline = now + HEALTH_TIMEOUT_NS;
 	if (h1_parse_request(buf, end - hc->scan.start, &health_limits, m) !=
 		0 ||
 	    !h1_span_eq(buf, m->method, "GET")) {
@@ -265,6 +272,34 @@ client_write(struct health_conn *hc)
 	}
 }
 
+/*
+ * All slots taken: free the oldest connection that has no complete
+ * request yet, else the oldest one still being answered (a slow reader);
+ * a running /readyz is kept, it ends within HEALTH_PROBE_NS. The list is
+ * newest first, so the last match is the oldest.
+ */
+static void
+evict_oldest(struct health *h)
+{
+	struct health_conn *hc;
+	struct health_conn *reading = NULL;
+	struct health_conn *writing = NULL;
+
+	for (hc = h->conns; hc != NULL; hc = hc->next) {
+		if (hc->state == HS_READ) {
+			reading = hc;
+		} else if (hc->state == HS_WRITE) {
+			writing = hc;
+		}
+	}
+	hc = reading != NULL ? reading : writing;
+	if (hc != NULL) {
+		log_event(LOG_DEBUG, "health.conn.evicted", "health_full",
+			  LOG_BOOL("had_request", hc == writing));
+		conn_free(h, hc);
+	}
+}
+
 static void
 accept_client(struct health *h, uint64_t now)
 {
@@ -274,6 +309,9 @@ accept_client(struct health *h, uint64_t now)
 	fd = accept4(h->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd < 0) {
 		goto out;
+	}
+	if (h->nconns >= HEALTH_CONNS_MAX) {
+		evict_oldest(h);
 	}
 	if (h->nconns < HEALTH_CONNS_MAX) {
 		hc = calloc(1, sizeof(*hc));
@@ -287,7 +325,7 @@ accept_client(struct health *h, uint64_t now)
 	hc->src.role = HR_CLIENT;
 	hc->probe_src.kind = POLLSRC_HEALTH;
 	hc->probe_src.role = HR_PROBE;
-	hc->deadline = now + HEALTH_TIMEOUT_NS;
+	hc->deadline = now + HEALTH_HEADER_NS;
 	if (set_interest(h, fd, &hc->src, EPOLLIN, EPOLL_CTL_ADD) != 0) {
 		goto out;
 	}

@@ -19,8 +19,19 @@
 #include "err.h"
 #include "loop.h"
 
+/*
+ * Idle sockets must not take the kubelet's probes away. A prober sends
+ * its whole request at once, right after connecting, so a client still
+ * without a complete request after HEALTH_HEADER_NS is not one; and when
+ * all HEALTH_CONNS_MAX slots are taken, a new connection evicts the
+ * oldest one that has not completed a request (else the oldest still
+ * being written to), never a /readyz whose backend check is running.
+ * A holder of idle sockets thus always loses its oldest one first, and
+ * a fresh probe gets a slot at once.
+ */
 #define HEALTH_CONNS_MAX   64
 #define HEALTH_REQUEST_MAX 4096
+#define HEALTH_HEADER_NS   (2ull * 1000 * 1000 * 1000)
 #define HEALTH_TIMEOUT_NS  (5ull * 1000 * 1000 * 1000)
 #define HEALTH_PROBE_NS	   (1000ull * 1000 * 1000)
 

@@ -52,6 +52,7 @@ metrics_backend_kind(const char *why)
 	    {"connect_timeout", METRICS_BE_CONNECT_TIMEOUT},
 	    {"idle_timeout", METRICS_BE_TIMEOUT},
 	    {"backend_closed", METRICS_BE_CLOSED},
+	    {"backend_broken", METRICS_BE_CLOSED}, /* h2: mid-response */
 	    {"backend_read", METRICS_BE_IO},
 	    {"backend_write", METRICS_BE_IO},
 	    {"no_memory", METRICS_BE_OTHER},

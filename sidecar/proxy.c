@@ -181,21 +181,21 @@ backend_close(struct conn *c)
 static void
 request_log(struct conn *c)
 {
-	struct metrics *m = c->w->m;
-	unsigned cls = c->status / 100;
+	struct accesslog_req r = {
+	    .protocol = ACCESSLOG_H1,
+	    .stream = -1,
+	    .method = c->method,
+	    .path = c->path,
+	    .why = c->why,
+	    .status = c->status,
+	    .route = c->route,
+	    .bytes_in = c->bytes_in,
+	    .bytes_out = c->bytes_out,
+	    .t_start = c->t_start,
+	    .t_first = c->t_first,
+	};
 
-	size_t slot = c->route >= 0 ? (size_t)c->route : METRICS_ROUTE_NONE;
-
-	if (cls >= METRICS_CLASSES) {
-		cls = 0;
-	}
-	metrics_add(&m->requests[cls], 1);
-	metrics_add(&m->route_requests[slot][cls], 1);
-	if (c->t_first != 0) {
-		metrics_observe(&m->ttfb, c->t_first - c->t_start);
-	}
-	metrics_observe(&m->duration, c->w->now - c->t_start);
-	accesslog_write(c, c->w->now);
+	accesslog_request(c, &r, c->w->now);
 }
 
 /* Close both sides now, logging the request in flight if any. */
@@ -398,6 +398,16 @@ peer_identify(struct conn *c)
 		goto out;
 	}
 	if (SSL_get_verify_result(c->ssl) != X509_V_OK) {
+		c->peer_denied = 1;
+		goto out;
+	}
+	/*
+	 * A resumed session's verify result is the one of its first
+	 * handshake. tickets.c verified the certificate again before
+	 * resuming; its validity period is checked here too (cheap),
+	 * so no way of resuming can carry an expired identity.
+	 */
+	if (SSL_session_reused(c->ssl) && !tlsctx_x509_current(x)) {
 		c->peer_denied = 1;
 		goto out;
 	}

@@ -37,6 +37,8 @@ reload_certificates(struct server *srv)
 {
 	SSL_CTX *ctx = NULL;
 	char fp[2 * FINGERPRINT_BYTES + 1];
+	const char *reason;
+	const char *file;
 	enum sp_err rc;
 
 	rc = tlsctx_new_cfg(srv->cfg, &ctx);
@@ -46,7 +48,10 @@ reload_certificates(struct server *srv)
 	}
 	if (rc != SP_OK) {
 		atomic_fetch_add(&srv->g.reloads_failed, 1);
-		log_event(LOG_ERR, "tls.reload.failed", sp_err_name(rc),
+		reason = tlsctx_last_failure(&file);
+		log_event(LOG_ERR, "tls.reload.failed",
+			  reason != NULL ? reason : sp_err_name(rc),
+			  LOG_STR("file", file),
 			  LOG_STR("kept", "previous certificate"));
 		goto out;
 	}
@@ -108,6 +113,17 @@ reload_watch_init(struct reload_watch *rw, struct server *srv, uint64_t now)
 	memset(rw, 0, sizeof(*rw));
 	(void)stamp_all(rw, srv, rw->st);
 	rw->next = now + srv->cfg->watch_s * RELOAD_POLL_NS;
+}
+
+enum sp_err
+reload_signal(struct reload_watch *rw, struct server *srv)
+{
+	/*
+	 * Stamped before loading: the watcher then sees these files as
+	 * loaded, and a change made during the load still shows up later.
+	 */
+	(void)stamp_all(rw, srv, rw->st);
+	return reload_certificates(srv);
 }
 
 void

@@ -7,7 +7,7 @@
  * Every generation shares the process's session ticket keys, so tickets
  * issued before a reload still resume after it.
  * A bad new certificate or key keeps the old generation and logs
- * "tls.reload.failed".
+ * "tls.reload.failed" with the specific reason.
  */
 #ifndef SEALPOD_RELOAD_H
 #define SEALPOD_RELOAD_H
@@ -56,7 +56,19 @@ void reload_watch_init(struct reload_watch *rw, struct server *srv,
 void reload_watch_poll(struct reload_watch *rw, struct server *srv,
 		       uint64_t now);
 
-/* Reload srv's certificate files. Returns SP_OK or the load's category. */
+/*
+ * SIGHUP: take the files' stamps as rw's baseline, then reload. So one
+ * rotation followed by SIGHUP loads once: the watcher's next poll finds
+ * nothing new. Returns what reload_certificates() returns.
+ */
+SP_MUST_CHECK enum sp_err reload_signal(struct reload_watch *rw,
+					struct server *srv);
+
+/*
+ * Reload srv's certificate files. Returns SP_OK or the load's category;
+ * a failure logs "tls.reload.failed" with the load's own reason (e.g.
+ * "key_mismatch") and the file role.
+ */
 SP_MUST_CHECK enum sp_err reload_certificates(struct server *srv);
 
 /*

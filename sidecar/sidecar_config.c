@@ -79,20 +79,73 @@ set_defaults(struct sidecar_config *cfg)
 	cfg->h2_resets_per_s = H2_DEF_RESETS_PER_S;
 }
 
+/*
+ * Split one conf_load() error line, "file:line: key: problem", in place
+ * into its parts. The file may hold ':', so the first ":<digits>: " ends
+ * it. Returns 0, or -1 (parts untouched) for a line of another shape.
+ */
+static int
+split_conf_error(char *text, char **file, unsigned long *lineno, char **key,
+		 char **what)
+{
+	char *p = text;
+	char *end = NULL;
+	char *sep;
+	int rc = -1;
+
+	for (p = strchr(p, ':'); p != NULL; p = strchr(p + 1, ':')) {
+		end = p + 1;
+		while (*end >= '0' && *end <= '9') {
+			end++;
+		}
+		if (end > p + 1 && end[0] == ':' && end[1] == ' ') {
+			break;
+		}
+	}
+	if (p == NULL) {
+		goto out;
+	}
+	sep = strstr(end + 2, ": ");
+	if (sep == NULL) {
+		goto out;
+	}
+	*p = '\0';
+	*sep = '\0';
+	*file = text;
+	*lineno = strtoul(p + 1, NULL, 10);
+	*key = end + 2;
+	*what = sep + 2;
+	rc = 0;
+out:
+	return rc;
+}
+
 /* Log each line of a conf_load() error text as its own event. */
 static void
 log_conf_errors(char *errs)
 {
 	char *line = errs;
 	char *nl;
+	char *file;
+	char *key;
+	char *what;
+	unsigned long lineno;
 
 	while (line != NULL && *line != '\0') {
 		nl = strchr(line, '\n');
 		if (nl != NULL) {
 			*nl = '\0';
 		}
-		log_event(LOG_ERR, "config.invalid", "usage",
-			  LOG_STR("problem", line));
+		if (split_conf_error(line, &file, &lineno, &key, &what) == 0) {
+			log_event(LOG_ERR, "config.invalid", "config_invalid",
+				  LOG_STR("file", file),
+				  LOG_U64("line", lineno), LOG_STR("key", key),
+				  LOG_STR("problem", what));
+		} else {
+			log_event(LOG_ERR, "config.invalid", "config_invalid",
+				  LOG_STR("file", "-"), LOG_STR("key", "-"),
+				  LOG_STR("problem", line));
+		}
 		line = nl != NULL ? nl + 1 : NULL;
 	}
 }
@@ -122,7 +175,7 @@ out:
 static void
 problem(const char *file, const char *key, const char *what, int *bad)
 {
-	log_event(LOG_ERR, "config.invalid", "usage",
+	log_event(LOG_ERR, "config.invalid", "config_invalid",
 		  LOG_STR("file", file != NULL ? file : "(command line)"),
 		  LOG_STR("key", key), LOG_STR("problem", what));
 	*bad = 1;
@@ -162,6 +215,12 @@ check_routes(const char *file, struct sidecar_config *cfg, int *bad)
 		goto out;
 	}
 	cfg->routes.n = 0;
+	if (cfg->route_records[0] == NULL) {
+		/* Every request would be 404 while /readyz says ready. */
+		problem(file, "routes", "empty: no request could be served",
+			bad);
+		goto out;
+	}
 	for (i = 0; cfg->route_records[i] != NULL; i++) {
 		if (i >= ROUTE_MAX) {
 			problem(file, "routes", "more than 32 routes", bad);
@@ -264,6 +323,10 @@ check_values(const char *file, struct sidecar_config *cfg, int *bad)
 		problem(file, "log.level",
 			"not one of debug, info, warn, error", bad);
 	}
+	if (cfg->ready_file != NULL && cfg->ready_file[0] != '/') {
+		/* Relative would depend on the working directory. */
+		problem(file, "ready_file", "must be an absolute path", bad);
+	}
 	check_routes(file, cfg, bad);
 	check_client_auth(file, cfg, bad);
 	/* h2 (issue 4): how streams reach the backend. */
@@ -289,8 +352,9 @@ sidecar_config_load(const char *path, const struct sidecar_overrides *ov,
 		if (rc == SP_E_USAGE) {
 			log_conf_errors(errs);
 		} else if (rc == SP_E_NOTFOUND) {
-			log_event(LOG_ERR, "config.invalid", "not_found",
-				  LOG_STR("file", path));
+			log_event(LOG_ERR, "config.invalid", "config_invalid",
+				  LOG_STR("file", path), LOG_STR("key", "-"),
+				  LOG_STR("problem", "file not found"));
 		}
 		if (rc != SP_OK) {
 			goto out;

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "secret.h"
 #include "tickets.h"
+#include "tlsctx.h"
 
 #define TICKETS_AES_LEN	 32 /* AES-256-CBC, as OpenSSL's own tickets */
 #define TICKETS_HMAC_LEN 32 /* HMAC-SHA256 */
@@ -420,6 +421,48 @@ out:
 }
 
 /*
+ * A ticket that decrypted still resumes only if the client certificate in
+ * it would pass a full handshake now (tlsctx_session_peer_verify): not
+ * expired, and still chaining to the current tls.client_ca. Otherwise
+ * the ticket is ignored (and replaced), so the client makes a full
+ * handshake and gets what a fresh one gets: an alert, or no identity.
+ * Without this, a renewed ticket would carry an identity for as long as
+ * the client came back once a period.
+ */
+static SSL_TICKET_RETURN
+session_cb(SSL *ssl, SSL_SESSION *sess, const unsigned char *name,
+	   size_t namelen, SSL_TICKET_STATUS status, void *arg)
+{
+	SSL_TICKET_RETURN r = SSL_TICKET_RETURN_IGNORE_RENEW;
+	int v;
+
+	(void)name;
+	(void)namelen;
+	(void)arg;
+	if (status == SSL_TICKET_FATAL_ERR_MALLOC ||
+	    status == SSL_TICKET_FATAL_ERR_OTHER) {
+		r = SSL_TICKET_RETURN_ABORT;
+		goto out;
+	}
+	if (sess == NULL || (status != SSL_TICKET_SUCCESS &&
+			     status != SSL_TICKET_SUCCESS_RENEW)) {
+		/* Empty, or not ours (any more): a full handshake. */
+		goto out;
+	}
+
+	v = tlsctx_session_peer_verify(ssl, sess);
+	if (v != X509_V_OK) {
+		log_event(LOG_INFO, "tls.resume.refused", "client_cert",
+			  LOG_STR("detail", X509_verify_cert_error_string(v)));
+		goto out;
+	}
+	r = status == SSL_TICKET_SUCCESS_RENEW ? SSL_TICKET_RETURN_USE_RENEW
+					       : SSL_TICKET_RETURN_USE;
+out:
+	return r;
+}
+
+/*
  * XXX: keys are per process by design (they never leave memory), so a
  * restarted sidecar or another replica refuses earlier tickets and those
  * clients pay one full handshake (KNOWN_ISSUES.md).
@@ -488,7 +531,8 @@ tickets_attach(struct tickets *t, SSL_CTX *ctx)
 	enum sp_err rc = SP_E_INTERNAL;
 
 	if (SSL_CTX_set_ex_data(ctx, ex_index, t) != 1 ||
-	    SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_cb) != 1) {
+	    SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_cb) != 1 ||
+	    SSL_CTX_set_session_ticket_cb(ctx, NULL, session_cb, NULL) != 1) {
 		log_event(LOG_ERR, "tls.tickets.attach.failed", "internal");
 		goto out;
 	}

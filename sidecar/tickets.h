@@ -68,8 +68,10 @@ void tickets_free(struct tickets *t);
 /*
  * Make ctx issue and accept tickets under t's keys: the OpenSSL 3 ticket
  * key callback, t in ctx's ex_data, and the session lifetime capped to
- * TICKETS_ROTATE_S. t must outlive every handshake on ctx. Returns SP_OK
- * or SP_E_INTERNAL.
+ * TICKETS_ROTATE_S. A ticket whose client certificate would fail a full
+ * handshake now (tlsctx_session_peer_verify: expired, or no longer under
+ * ctx's client CAs) is ignored: the client gets a full handshake. t must
+ * outlive every handshake on ctx. Returns SP_OK or SP_E_INTERNAL.
  */
 SP_MUST_CHECK enum sp_err tickets_attach(struct tickets *t, SSL_CTX *ctx);
 

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
@@ -35,9 +36,15 @@ ssl_reason(void)
 	return r != NULL ? r : "unknown";
 }
 
+/* This thread's last load failure (static strings), for the reload event. */
+static _Thread_local const char *failure_reason;
+static _Thread_local const char *failure_file;
+
 static void
 load_failed(const char *role, const char *reason, const char *detail)
 {
+	failure_reason = reason;
+	failure_file = role;
 	log_event(LOG_ERR, "tls.load.failed", reason, LOG_STR("file", role),
 		  LOG_STR("detail", detail));
 }
@@ -315,6 +322,8 @@ tlsctx_new(const char *chain_path, const char *key_path, SSL_CTX **out)
 	enum sp_err rc = SP_E_INTERNAL;
 
 	ERR_clear_error();
+	failure_reason = NULL;
+	failure_file = NULL;
 	ctx = SSL_CTX_new(TLS_server_method());
 	if (ctx == NULL) {
 		load_failed("(context)", "internal", ssl_reason());
@@ -342,34 +351,151 @@ out:
 	return rc;
 }
 
+/* Add x's subject to names unless it is there already (file order). */
+static int
+ca_name_add(STACK_OF(X509_NAME) * names, X509 *x)
+{
+	X509_NAME *nm = X509_get_subject_name(x);
+	X509_NAME *dup = NULL;
+	int i;
+	int rc = -1;
+
+	for (i = 0; i < sk_X509_NAME_num(names); i++) {
+		if (X509_NAME_cmp(sk_X509_NAME_value(names, i), nm) == 0) {
+			rc = 0;
+			goto out;
+		}
+	}
+	dup = X509_NAME_dup(nm);
+	if (dup == NULL || sk_X509_NAME_push(names, dup) <= 0) {
+		goto out;
+	}
+	dup = NULL;
+	rc = 0;
+out:
+	X509_NAME_free(dup);
+	return rc;
+}
+
+/*
+ * The certificates (and CRLs) of a PEM bundle held in memory into store,
+ * their subjects into names: what X509_STORE_load_file() and
+ * SSL_load_client_CA_file() would make of the same bytes, read once so
+ * that what is trusted and what the sessions are bound to (bind_sessions)
+ * are the same file. Returns 0, or -1 (bad PEM, no certificate).
+ */
+static int
+ca_bundle_parse(const char *pem, size_t len, X509_STORE *store,
+		STACK_OF(X509_NAME) * names)
+{
+	STACK_OF(X509_INFO) *infos = NULL;
+	X509_INFO *info;
+	BIO *bio = NULL;
+	int ncerts = 0;
+	int i;
+	int rc = -1;
+
+	bio = BIO_new_mem_buf(pem, (int)len);
+	if (bio == NULL) {
+		goto out;
+	}
+	infos = PEM_X509_INFO_read_bio(bio, NULL, NULL, NULL);
+	if (infos == NULL) {
+		goto out;
+	}
+
+	for (i = 0; i < sk_X509_INFO_num(infos); i++) {
+		info = sk_X509_INFO_value(infos, i);
+		if (info->x509 != NULL &&
+		    (X509_STORE_add_cert(store, info->x509) != 1 ||
+		     ca_name_add(names, info->x509) != 0)) {
+			goto out;
+		}
+		if (info->crl != NULL &&
+		    X509_STORE_add_crl(store, info->crl) != 1) {
+			goto out;
+		}
+		ncerts += info->x509 != NULL;
+	}
+	if (ncerts > 0) {
+		rc = 0;
+	}
+out:
+	sk_X509_INFO_pop_free(infos, X509_INFO_free);
+	BIO_free(bio);
+	return rc;
+}
+
+/*
+ * Bind the sessions (tickets) this context issues to its client-trust
+ * settings: the session-id context becomes SHA-256 over a label, the
+ * client_auth mode and the client CA bundle's bytes. OpenSSL resumes a
+ * session only under the context it was made in, so a ticket from before
+ * a change of tls.client_ca or tls.client_auth is a cache miss (a full
+ * handshake, checked against the new settings) instead of carrying a
+ * client identity the new settings would refuse. Certificate and key
+ * reloads leave it unchanged, so tickets still survive those.
+ */
+static int
+bind_sessions(SSL_CTX *ctx, enum sidecar_client_auth auth, const char *ca,
+	      size_t calen)
+{
+	static const char label[] = "sealpod-sidecar client trust";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned char mode = (unsigned char)auth;
+	unsigned int mdlen = 0;
+	EVP_MD_CTX *h = NULL;
+	int rc = -1;
+
+	h = EVP_MD_CTX_new();
+	if (h == NULL || EVP_DigestInit_ex(h, EVP_sha256(), NULL) != 1 ||
+	    EVP_DigestUpdate(h, label, sizeof(label)) != 1 ||
+	    EVP_DigestUpdate(h, &mode, 1) != 1 ||
+	    EVP_DigestUpdate(h, ca, calen) != 1 ||
+	    EVP_DigestFinal_ex(h, md, &mdlen) != 1) {
+		goto out;
+	}
+	_Static_assert(SSL_MAX_SID_CTX_LENGTH >= 32, "SHA-256 fits");
+	if (SSL_CTX_set_session_id_context(ctx, md, mdlen) != 1) {
+		goto out;
+	}
+	rc = 0;
+out:
+	EVP_MD_CTX_free(h);
+	return rc;
+}
+
 /* Trust anchors for client certificates, and the names we advertise. */
 static enum sp_err
-load_client_ca(SSL_CTX *ctx, const char *path, int required)
+load_client_ca(SSL_CTX *ctx, const char *path, enum sidecar_client_auth auth)
 {
 	STACK_OF(X509_NAME) *names = NULL;
 	X509_STORE *store = NULL;
-	struct stat st;
-	enum sp_err rc = SP_E_NOTFOUND;
+	char *pem = NULL;
+	size_t len = 0;
+	enum sp_err rc;
 	int mode = SSL_VERIFY_PEER;
 
-	if (stat(path, &st) != 0) {
-		load_failed("client_ca", "not_found", strerror(errno));
+	rc = file_read_all(path, TLSCTX_CHAIN_MAX, &pem, &len);
+	if (rc != SP_OK) {
+		load_failed("client_ca",
+			    rc == SP_E_NOTFOUND ? "not_found" : "bad_file",
+			    rc == SP_E_USAGE ? "not a small regular file"
+					     : strerror(errno));
 		goto out;
 	}
+
 	rc = SP_E_USAGE;
-	if (!S_ISREG(st.st_mode) || st.st_size > TLSCTX_CHAIN_MAX) {
-		load_failed("client_ca", "bad_file",
-			    "not a small regular file");
-		goto out;
-	}
 	store = X509_STORE_new();
-	if (store == NULL || X509_STORE_load_file(store, path) != 1) {
+	names = sk_X509_NAME_new_null();
+	if (store == NULL || names == NULL ||
+	    ca_bundle_parse(pem, len, store, names) != 0) {
 		load_failed("client_ca", "bad_certificate", ssl_reason());
 		goto out;
 	}
-	names = SSL_load_client_CA_file(path);
-	if (names == NULL) {
-		load_failed("client_ca", "bad_certificate", ssl_reason());
+	rc = SP_E_INTERNAL;
+	if (bind_sessions(ctx, auth, pem, len) != 0) {
+		load_failed("client_ca", "internal", ssl_reason());
 		goto out;
 	}
 	/* Only this bundle is trusted: the system store is never loaded. */
@@ -377,7 +503,7 @@ load_client_ca(SSL_CTX *ctx, const char *path, int required)
 	store = NULL;
 	SSL_CTX_set_client_CA_list(ctx, names);
 	names = NULL;
-	if (required) {
+	if (auth == SIDECAR_AUTH_REQUIRED) {
 		mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
 	}
 	SSL_CTX_set_verify(ctx, mode, NULL);
@@ -386,6 +512,7 @@ load_client_ca(SSL_CTX *ctx, const char *path, int required)
 out:
 	X509_STORE_free(store);
 	sk_X509_NAME_pop_free(names, X509_NAME_free);
+	free(pem);
 	return rc;
 }
 
@@ -400,11 +527,16 @@ tlsctx_new_cfg(const struct sidecar_config *cfg, SSL_CTX **out)
 		/* h2 (issue 4): offer HTTP/2 first. */
 		SSL_CTX_set_alpn_select_cb(ctx, alpn_select, (void *)alpn_h2);
 	}
-	if (rc != SP_OK || cfg->client_auth == SIDECAR_AUTH_NONE) {
+	if (rc != SP_OK) {
 		goto done;
 	}
-	rc = load_client_ca(ctx, cfg->tls_client_ca,
-			    cfg->client_auth == SIDECAR_AUTH_REQUIRED);
+	if (cfg->client_auth != SIDECAR_AUTH_NONE) {
+		rc = load_client_ca(ctx, cfg->tls_client_ca, cfg->client_auth);
+	} else if (bind_sessions(ctx, cfg->client_auth, "", 0) != 0) {
+		/* No client trust, but a session made with some is not ours. */
+		load_failed("(settings)", "internal", ssl_reason());
+		rc = SP_E_INTERNAL;
+	}
 	ERR_clear_error();
 done:
 	if (rc == SP_OK) {
@@ -416,9 +548,51 @@ done:
 }
 
 int
-tlsctx_cert_current(SSL_CTX *ctx)
+tlsctx_session_peer_verify(SSL *ssl, const SSL_SESSION *sess)
 {
-	X509 *x = SSL_CTX_get0_certificate(ctx);
+	SSL_CTX *ctx = SSL_get_SSL_CTX(ssl);
+	X509_STORE_CTX *vctx = NULL;
+	X509 *leaf = SSL_SESSION_get0_peer((SSL_SESSION *)sess);
+	int rc = X509_V_ERR_OUT_OF_MEM;
+
+	if (leaf == NULL || (SSL_get_verify_mode(ssl) & SSL_VERIFY_PEER) == 0) {
+		/* Nothing to re-check, or client certificates unused here. */
+		rc = X509_V_OK;
+		goto out;
+	}
+	/*
+	 * XXX: a session keeps only the leaf, so a chain through an
+	 * intermediate the client sent (not in tls.client_ca) fails here
+	 * and such clients always make full handshakes (KNOWN_ISSUES.md).
+	 */
+	vctx = X509_STORE_CTX_new();
+	if (vctx == NULL ||
+	    X509_STORE_CTX_init(vctx, SSL_CTX_get_cert_store(ctx), leaf,
+				NULL) != 1) {
+		goto out;
+	}
+	/* As a full handshake verifies a client: purpose, depth, flags. */
+	if (X509_STORE_CTX_set_default(vctx, "ssl_client") != 1 ||
+	    X509_VERIFY_PARAM_set1(X509_STORE_CTX_get0_param(vctx),
+				   SSL_get0_param(ssl)) != 1) {
+		goto out;
+	}
+
+	rc = X509_V_OK;
+	if (X509_verify_cert(vctx) != 1) {
+		rc = X509_STORE_CTX_get_error(vctx);
+		/* A failure that names no reason is still a failure. */
+		rc = rc == X509_V_OK ? X509_V_ERR_UNSPECIFIED : rc;
+	}
+out:
+	X509_STORE_CTX_free(vctx);
+	ERR_clear_error();
+	return rc;
+}
+
+int
+tlsctx_x509_current(const X509 *x)
+{
 	int ok = 0;
 
 	if (x != NULL && X509_cmp_current_time(X509_get0_notBefore(x)) < 0 &&
@@ -426,6 +600,12 @@ tlsctx_cert_current(SSL_CTX *ctx)
 		ok = 1;
 	}
 	return ok;
+}
+
+int
+tlsctx_cert_current(SSL_CTX *ctx)
+{
+	return tlsctx_x509_current(SSL_CTX_get0_certificate(ctx));
 }
 
 /* ---- the socket BIO --------------------------------------------------- */
@@ -597,4 +777,11 @@ tlsctx_fail_name(enum tlsctx_fail f)
 		name = names[f];
 	}
 	return name;
+}
+
+const char *
+tlsctx_last_failure(const char **file)
+{
+	*file = failure_file != NULL ? failure_file : "-";
+	return failure_reason;
 }

@@ -51,6 +51,29 @@ SP_MUST_CHECK enum sp_err tlsctx_new_cfg(const struct sidecar_config *cfg,
 					 SSL_CTX **out);
 
 /*
+ * The reason code of the last "tls.load.failed" that tlsctx_new() or
+ * tlsctx_new_cfg() logged in this thread since it was last called (e.g.
+ * "key_mismatch", "unsafe_permissions"), or NULL; *file gets the file
+ * role ("cert", "key", "client_ca") or "-". Static strings.
+ */
+const char *tlsctx_last_failure(const char **file);
+
+/*
+ * Check the client certificate a session carries (sess: one being
+ * resumed on ssl) as a full handshake on ssl's context would check it
+ * now: against the context's current client CAs, with the same purpose,
+ * depth and flags, at the current time (so an expired certificate
+ * fails). Intermediates the client sent are not kept in a session: a
+ * chain through one that is not in tls.client_ca fails here. Returns
+ * X509_V_OK when sess holds no certificate, when ssl does not ask for
+ * one, or when it verifies; else the X509_V_ERR_* reason.
+ */
+int tlsctx_session_peer_verify(SSL *ssl, const SSL_SESSION *sess);
+
+/* 1 when x (may be NULL) is within its validity period now, else 0. */
+int tlsctx_x509_current(const X509 *x);
+
+/*
  * 1 when the leaf certificate of ctx is within its validity period now,
  * else 0.
  */

@@ -28,14 +28,16 @@ import json, sys
 lines = [json.loads(l) for l in open(sys.argv[1])]
 fields = {"ts", "level", "component", "event", "client", "tls", "method",
           "path", "status", "bytes_in", "bytes_out", "ttfb_ms",
-          "duration_ms"}
+          "duration_ms", "protocol"}
 for l in lines:
     missing = fields - set(l)
     assert not missing, ("missing", missing, l)
     # route, peer, peer_rule: routing and mutual TLS (issue 4).
-    extra = set(l) - fields - {"reason", "route", "peer", "peer_rule"}
+    extra = set(l) - fields - {"reason", "route", "peer", "peer_rule",
+                               "stream"}
     assert not extra, ("unexpected", extra, l)
     assert "?" not in l["path"], l
+    assert l["protocol"] == "http/1.1" and "stream" not in l, l
     assert l["client"] == "127.0.0.1" and l["tls"] == "TLSv1.3", l
 by_path = {l["path"]: l for l in lines}
 post = by_path["/v1/chat/completions"]

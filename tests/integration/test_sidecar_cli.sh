@@ -11,6 +11,28 @@ for section in NAME SYNOPSIS DESCRIPTION OPTIONS CONFIGURATION SIGNALS \
 done
 ok "--help has every man-page section"
 
+# --help describes the sidecar as built (h32 L7): every configuration key
+# of the keyword table, both ALPN protocols, WebSockets, the file watch.
+keys=$(sed -n '/^static const struct conf_key sidecar_keys/,/^};/p' \
+	"$SP_SRC/sidecar/sidecar_config.c" | grep -o '{"[a-z0-9_.]*"' | tr -d '{"')
+[ "$(wc -w <<<"$keys")" -ge 30 ] || fail "could not read the key table"
+for k in $keys; do
+	case $k in
+	tls.cert | tls.key) pat="tls.cert, tls.key" ;;
+	*) pat=$k ;;
+	esac
+	grep -qF -- "$pat" <<<"$out" || fail "--help lacks key $k"
+done
+for phrase in "ALPN h2" "http/1.1" "HTTP/2" "WebSocket" "file watch" \
+	"tls.watch_s" "SIGHUP"; do
+	grep -qF -- "$phrase" <<<"$out" || fail "--help lacks '$phrase'"
+done
+grep -q "ALPN http/1.1) and forwards" <<<"$out" &&
+	fail "--help still describes an HTTP/1.1-only sidecar"
+awk 'length > 80 { bad = 1 } END { exit bad }' <<<"$out" ||
+	fail "--help has lines over 80 columns"
+ok "--help names every key, h2 and http/1.1, WebSocket and the file watch"
+
 "$SIDECAR" --version | grep -q '^sealpod-sidecar [0-9]' || fail "--version"
 ok "--version"
 
@@ -30,8 +52,12 @@ ok "--check accepts a good configuration"
 printf 'listen: "127.0.0.1:1"\nbakend: "127.0.0.1:2"\n' >"$T/typo.yaml"
 "$SIDECAR" --config "$T/typo.yaml" 2>"$T/typo.log"
 [ $? -eq 2 ] || fail "unknown key should exit 2"
-grep -q "typo.yaml:2: bakend" "$T/typo.log" || fail "no file:line: key message"
-ok "unknown key rejected with file:line"
+# One shape for every config.invalid (h32 L8): file, line, key, problem
+# fields and init's reason name.
+grep -q '"reason":"config_invalid","file":"[^"]*typo.yaml","line":2,"key":"bakend","problem":"unknown key"' \
+	"$T/typo.log" || fail "no file, line, key, problem fields: $(cat "$T/typo.log")"
+grep -q '"reason":"usage"' "$T/typo.log" && fail "config error with reason usage"
+ok "unknown key rejected with file, line and key"
 
 printf 'listen: "127.0.0.1:1"\nbackend: "10.1.2.3:80"\ntls:\n  cert: a\n  key: b\n' \
 	>"$T/remote.yaml"

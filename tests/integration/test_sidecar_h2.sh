@@ -163,6 +163,23 @@ jget "$(tail -1 "$T/h2c.jsonl")" 'j["headers"].get("te")' | grep -qx trailers ||
 	fail "te: trailers did not reach the h2c backend"
 ok "h2c backend: request, body and te pass; grpc-status trailer returns"
 
+# Forwarding fields on h2c are ours, as on h1 (h33 #7).
+nghttp -d "$T/g.bin" -H 'content-type: application/grpc' \
+	-H 'forwarded: for=6.6.6.6;host=evil' -H 'x-forwarded-host: evil' \
+	-H 'x-real-ip: 6.6.6.6' -H 'x-forwarded-proto: http' \
+	"https://127.0.0.1:$PORT/pkg.Svc/Fwd" >"$T/nghttp.out" 2>&1 ||
+	fail "nghttp (forwarding fields) to the h2c backend failed"
+"$PY" -c 'import json, sys
+r = json.loads(open(sys.argv[1]).readlines()[-1])
+h = r["headers"]
+assert h.get(":path") == "/pkg.Svc/Fwd", h
+for k in ("forwarded", "x-forwarded-host", "x-real-ip"):
+    assert k not in h, (k, h)
+assert h.get("x-forwarded-proto") == "https", h
+assert h.get("x-forwarded-for") == "127.0.0.1", h' "$T/h2c.jsonl" ||
+	fail "h2c backend saw client forwarding fields: $(tail -1 "$T/h2c.jsonl")"
+ok "h2c: client-sent Forwarded/X-Forwarded-Host/X-Real-IP dropped, XFF/XFP set"
+
 nghttp -v -d "$T/g.bin" "https://127.0.0.1:$PORT/fail" >"$T/nghttp.out" 2>&1
 grep -q 'grpc-status: 13' "$T/nghttp.out" || fail "trailers-only reply lost"
 ok "h2c trailers-only reply (grpc-status 13) reaches the client"

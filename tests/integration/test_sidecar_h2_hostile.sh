@@ -2,7 +2,8 @@
 # Hostile HTTP/2 clients (issue 4, Tests): a request-smuggling corpus for
 # the h2 -> h1 bridge (connection-specific fields, Content-Length that
 # disagrees with DATA, CR/LF or NUL in values, upper-case names, bad
-# paths), oversized header blocks, slow headers (a header block left
+# paths, a fragment in :path, client-sent forwarding fields), oversized
+# header blocks, slow headers (a header block left
 # open past timeouts.header_s ends the connection), a client that
 # vanishes mid-stream (FIN or RST, no RST_STREAM) and a backend that
 # dies mid-stream. Each checks the reply and what the backend saw.
@@ -77,6 +78,36 @@ hosts = [h[1] for h in r["headers"] if h[0].lower() == "host"]
 assert hosts == ["localhost:%s" % sys.argv[2]], hosts' \
 	"$T/backend.jsonl" "$PORT" || fail "backend saw a second Host"
 ok "host next to :authority: the backend sees one Host, from :authority"
+
+# A fragment in :path is refused as on HTTP/1.1 (h33 #6).
+out=$(h2t --path '/echo?s=frag#/../admin' --body hi)
+[ "$(jget "$out" 'j["status"]')" = 400 ] || fail "'#' in :path: $out"
+grep '"event":"http.access"' "$T/sidecar.log" | tail -1 |
+	grep -q '"reason":"bad_request_line"' || fail "'#' in :path: reason"
+"$PY" -c 'import json, sys
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    if r["event"] == "request":
+        assert "frag" not in r["target"], r["target"]' "$T/backend.jsonl" ||
+	fail "a :path with a fragment reached the backend"
+ok "'#' in :path: 400 bad_request_line, never forwarded"
+
+# Client-sent Forwarded, X-Forwarded-Host, X-Real-IP never reach an h1
+# backend; X-Forwarded-For and -Proto are ours (h33 #7).
+out=$(h2t --path '/echo?s=fwd' --header 'forwarded=for=6.6.6.6;host=evil' \
+	--header x-forwarded-host=evil --header x-real-ip=6.6.6.6 \
+	--header x-forwarded-proto=http --body hi)
+[ "$(jget "$out" 'j["status"]')" = 200 ] || fail "forwarding fields: $out"
+"$PY" -c 'import json, sys
+r = [json.loads(l) for l in open(sys.argv[1])
+     if json.loads(l).get("target") == "/echo?s=fwd"][-1]
+h = [(k.lower(), v) for k, v in r["headers"]]
+for k in ("forwarded", "x-forwarded-host", "x-real-ip"):
+    assert k not in dict(h), (k, h)
+assert [v for k, v in h if k == "x-forwarded-proto"] == ["https"], h
+assert [v for k, v in h if k == "x-forwarded-for"] == ["127.0.0.1"], h' \
+	"$T/backend.jsonl" || fail "the backend saw a client's forwarding field"
+ok "h2 -> h1: client-sent Forwarded/X-Forwarded-Host/X-Real-IP dropped"
 
 # --- oversized header blocks -----------------------------------------
 big=$(head -c 5000 /dev/zero | tr '\0' a)

@@ -5,20 +5,19 @@
 # against what the test itself caused.
 . "$(dirname "$0")/sidecar_lib.sh"
 
-# HTTP/1.1 on purpose: this scenario is about the HTTP/1 path (HTTP/2 has
-# its own scenario), so curl must not negotiate h2.
+# The counted part runs once per protocol (VER: --http1.1, then --http2):
+# an HTTP/2 request must move the same counters as an HTTP/1.1 one.
+VER=--http1.1
 https() {
 	local path=$1
 	shift
-	curl -sS --http1.1 --max-time 15 --cacert "$T/ca.pem" \
+	curl -sS "$VER" --max-time 15 --cacert "$T/ca.pem" \
 		--resolve "localhost:$PORT:127.0.0.1" "$@" \
 		"https://localhost:$PORT$path"
 }
 
+curl --version | grep -q HTTP2 || skip "curl without HTTP/2"
 start_backend
-SC_ROUTES='[{prefix: /v1/, methods: [GET, POST]}, {prefix: /wait}, {prefix: /garbage}]' \
-	start_sidecar
-mark_ready
 
 metrics() {
 	curl -s --max-time 5 "http://127.0.0.1:$HPORT/metrics" >"$T/m.txt" ||
@@ -28,7 +27,20 @@ val() {
 	awk -v k="$1" '$1 == k {print $2}' "$T/m.txt"
 }
 
-for _ in 1 2 3; do https /v1/models -o /dev/null; done
+# counted VER: fresh sidecar, known requests, then every counter checked.
+counted() {
+VER=$1
+PORT=$(free_port)
+HPORT=$(free_port)
+SC_ROUTES='[{prefix: /v1/, methods: [GET, POST]}, {prefix: /wait}, {prefix: /garbage}]' \
+	start_sidecar
+mark_ready
+got=$(https /v1/models -o /dev/null -w '%{http_version}')
+case "$VER:$got" in
+--http1.1:1.1 | --http2:2) ;;
+*) fail "$VER: negotiated HTTP version '$got'" ;;
+esac
+for _ in 1 2; do https /v1/models -o /dev/null; done
 https '/wait?s=0.3' -o /dev/null
 https /admin -o /dev/null
 https /garbage -o /dev/null
@@ -38,7 +50,7 @@ echo | timeout 5 openssl s_client -connect "127.0.0.1:$PORT" -tls1_1 \
 metrics
 
 [ "$(val 'sealpod_sidecar_route_requests_total{route="/v1/",class="2xx"}')" = 3 ] ||
-	fail "route /v1/ 2xx: $(grep route_requests "$T/m.txt")"
+	fail "$VER: route /v1/ 2xx: $(grep route_requests "$T/m.txt")"
 [ "$(val 'sealpod_sidecar_route_requests_total{route="/wait",class="2xx"}')" = 1 ] ||
 	fail "route /wait"
 [ "$(val 'sealpod_sidecar_route_requests_total{route="none",class="4xx"}')" = 1 ] ||
@@ -48,8 +60,8 @@ metrics
 ok "requests by route and status class"
 
 [ "$(val 'sealpod_sidecar_ttfb_seconds_count')" = 6 ] ||
-	fail "ttfb count $(val sealpod_sidecar_ttfb_seconds_count)"
-[ "$(val 'sealpod_sidecar_duration_seconds_count')" = 6 ] || fail "duration count"
+	fail "$VER: ttfb count $(val sealpod_sidecar_ttfb_seconds_count)"
+[ "$(val 'sealpod_sidecar_duration_seconds_count')" = 6 ] || fail "$VER: duration count"
 # The 0.3 s wait lands above 0.25 and within 0.5.
 b025=$(val 'sealpod_sidecar_ttfb_seconds_bucket{le="0.25"}')
 b05=$(val 'sealpod_sidecar_ttfb_seconds_bucket{le="0.5"}')
@@ -74,6 +86,13 @@ ok "time-to-first-byte and duration histograms"
 [ "$(val 'sealpod_sidecar_backend_errors_total')" = 1 ] || fail "backend total"
 ok "handshake failures by reason, backend errors by kind"
 stop_sidecar
+}
+
+for v in --http1.1 --http2; do
+	counted "$v"
+	ok "$v: all counters moved as expected"
+done
+VER=--http1.1
 
 # Backend down: connect errors by kind.
 kill "$BACKEND_PID"

@@ -1,6 +1,7 @@
 #!/bin/bash
 # HTTP/1.1 forwarding: what the backend sees (X-Forwarded-*, no hop-by-hop
-# fields, the query string), what the client sees (no hop-by-hop fields),
+# fields, no client-sent Forwarded/X-Forwarded-Host/X-Real-IP, the query
+# string), what the client sees (no hop-by-hop fields),
 # keep-alive on both sides, Content-Length and chunked bodies both ways,
 # close-delimited responses, HEAD, pipelining, 100-continue, HTTP/1.0,
 # and 502s for a broken or absent backend.
@@ -23,7 +24,9 @@ https '/echo?a=1&b=2' -o /dev/null \
 	-H 'Connection: keep-alive, X-Secret-Hop' -H 'X-Secret-Hop: 1' \
 	-H 'Keep-Alive: timeout=9' -H 'TE: trailers' \
 	-H 'Proxy-Authorization: Basic eDp5' -H 'X-Forwarded-Proto: http' \
-	-H 'X-Forwarded-For: 10.9.9.9' -H 'Upgrade: websocket' ||
+	-H 'X-Forwarded-For: 10.9.9.9' -H 'Upgrade: websocket' \
+	-H 'Forwarded: for=6.6.6.6;proto=http;host=evil' \
+	-H 'X-Forwarded-Host: evil' -H 'X-Real-IP: 6.6.6.6' ||
 	fail "request with hop-by-hop fields"
 [ "$(last_request 'r["target"]')" = "/echo?a=1&b=2" ] ||
 	fail "backend target was $(last_request 'r["target"]')"
@@ -34,6 +37,11 @@ https '/echo?a=1&b=2' -o /dev/null \
 for f in connection keep-alive te x-secret-hop proxy-authorization upgrade; do
 	[ "$(last_request "h.get('$f')")" = None ] ||
 		fail "backend saw hop-by-hop field $f"
+done
+# Who the client is and what it asked for: only we may say (h33 #7).
+for f in forwarded x-forwarded-host x-real-ip; do
+	[ "$(last_request "h.get('$f')")" = None ] ||
+		fail "backend saw the client's own $f"
 done
 ok "backend sees X-Forwarded-*, the query, and no hop-by-hop fields"
 

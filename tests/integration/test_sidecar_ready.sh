@@ -72,3 +72,34 @@ wait "$BACKEND_PID" 2>/dev/null
 	fail "/readyz body: $(cat "$T/health.body")"
 [ "$(health /healthz)" = 200 ] || fail "/healthz must not depend on the backend"
 ok "backend down: /readyz 503 naming backend, /healthz still 200"
+
+# Without ready_file there is no gate: /readyz says "disabled", not "ok"
+# (h32 L12). A relative ready_file or an empty route list is refused.
+stop_sidecar || fail "stop"
+rm -f "$T/backend.port" # start_backend waits for a new one
+start_backend
+# shellcheck disable=SC2034 # read by write_config (sidecar_lib.sh)
+PORT=$(free_port)
+HPORT=$(free_port)
+write_config
+sed -i '/^ready_file:/d' "$T/sidecar.yaml"
+"$SIDECAR" --config "$T/sidecar.yaml" 2>>"$T/sidecar.log" &
+SIDECAR_PID=$!
+PIDS+=("$SIDECAR_PID")
+wait_for curl -sf --max-time 1 "http://127.0.0.1:$HPORT/healthz" ||
+	fail "sidecar without ready_file did not come up"
+[ "$(health /readyz)" = 200 ] ||
+	fail "/readyz without ready_file: $(cat "$T/health.body")"
+[ "$(jget "$(cat "$T/health.body")" 'j["checks"]["ready_file"]')" = disabled ] ||
+	fail "/readyz body without ready_file: $(cat "$T/health.body")"
+ok "without ready_file: /readyz 200 with ready_file \"disabled\""
+for bad in 'ready_file: "relative/marker"' 'routes: []'; do
+	write_config
+	sed -i '/^ready_file:/d; /^routes:/d' "$T/sidecar.yaml"
+	echo "$bad" >>"$T/sidecar.yaml"
+	"$SIDECAR" --config "$T/sidecar.yaml" --check 2>"$T/check.err" &&
+		fail "accepted: $bad"
+	grep -q '"reason":"config_invalid"' "$T/check.err" ||
+		fail "no config_invalid for: $bad"
+done
+ok "relative ready_file and empty routes refused by --check"

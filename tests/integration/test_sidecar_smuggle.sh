@@ -3,7 +3,8 @@
 # the built-in route allowlist: framing fields that two parsers could
 # read differently are refused, the harmless spellings are accepted and
 # re-written normalised, and a request hidden in a body, a trailer or a
-# pipelined follower never reaches a path the allowlist refuses. Each
+# pipelined follower never reaches a path the allowlist refuses, and a
+# request-target with a fragment ('#') is refused. Each
 # case checks what the backend recorded, not only the status.
 . "$(dirname "$0")/sidecar_lib.sh"
 
@@ -131,6 +132,22 @@ for l in open(sys.argv[1]):
         assert "admin" not in r["target"], r["target"]' "$T/backend.jsonl" ||
 	fail "an admin path reached the backend"
 ok "path tricks towards /admin: 400 or 404, never forwarded"
+
+# A fragment ('#') is no part of any request-target (RFC 9112 §3.2).
+for t in '/v1/models?x=1#/../../admin' '/v1/models/#/../x' \
+	'/v1/models#/../../admin' '/health#x' '/v1/models#'; do
+	send "GET $t HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+	[ "$status" = 400 ] || fail "$t: got $status"
+	[ "$reason" = bad_request_line ] || fail "$t: reason $reason"
+done
+"$PY" -c 'import json, sys
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    if r["event"] == "request":
+        assert "#" not in r["target"], r["target"]
+        assert not r["target"].startswith("/v1/models/x"), r["target"]' \
+	"$T/backend.jsonl" || fail "a target with a fragment reached the backend"
+ok "'#' in the request-target: 400 bad_request_line, never forwarded"
 
 kill -0 "$SIDECAR_PID" || fail "sidecar died"
 exit 0

@@ -241,6 +241,11 @@ static const struct bad_case bad[] = {
     {"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n", 0, 400, "target_form"},
     {"GET * HTTP/1.1\r\nHost: a\r\n\r\n", 0, 400, "target_form"},
     {"GET /\xff HTTP/1.1\r\nHost: a\r\n\r\n", 0, 400, "bad_request_line"},
+    /* No form of request-target has a fragment (RFC 9112 §3.2). */
+    {"GET /a#b HTTP/1.1\r\nHost: a\r\n\r\n", 0, 400, "bad_request_line"},
+    {"GET /a?x=1#/../b HTTP/1.1\r\nHost: a\r\n\r\n", 0, 400,
+     "bad_request_line"},
+    {"GET # HTTP/1.1\r\nHost: a\r\n\r\n", 0, 400, "bad_request_line"},
     {H "Expect: 100-continue, x\r\n\r\n", 0, 417, "unsupported_expectation"},
 };
 
@@ -501,6 +506,9 @@ test_rewrite_request(void **state)
 				  "transfer-encoding: Chunked\r\n"
 				  "Authorization:Bearer t\r\n"
 				  "X-Forwarded-For: 10.0.0.2\r\n"
+				  "Forwarded: for=6.6.6.6;host=evil\r\n"
+				  "X-Forwarded-Host: evil\r\n"
+				  "X-Real-IP: 6.6.6.6\r\n"
 				  "\r\n";
 	static const char want[] =
 	    "POST /v1/chat?k=v HTTP/1.1\r\n"

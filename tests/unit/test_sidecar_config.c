@@ -149,6 +149,10 @@ test_refusals(void **state)
 	    "tls:\n  cert: a\n  key: b\n",
 	    "listen: \"0.0.0.0:8443\"\nbackend: \"127.0.0.1:8000\"\n",
 	    "backend: \"127.0.0.1:8000\"\ntls:\n  cert: a\n  key: b\n",
+	    /* h32 L12: configurations that could never serve. */
+	    BASE "routes: []\n",
+	    BASE "ready_file: relative/marker\n",
+	    BASE "ready_file: \"\"\n",
 	    NULL,
 	};
 	struct sidecar_config cfg;
@@ -161,6 +165,73 @@ test_refusals(void **state)
 		}
 		sidecar_config_free(&cfg);
 	}
+}
+
+/* The accepted forms next to the L12 refusals. */
+static void
+test_routes_ready_file(void **state)
+{
+	struct sidecar_config cfg;
+
+	(void)state;
+	assert_int_equal(load(BASE "ready_file: /run/ready\n"
+				   "routes: [{prefix: /v1/}]\n",
+			      NULL, &cfg),
+			 SP_OK);
+	assert_string_equal(cfg.ready_file, "/run/ready");
+	assert_int_equal(cfg.routes.n, 1);
+	sidecar_config_free(&cfg);
+}
+
+/* Load text with the log captured; the log text into out (cap bytes). */
+static enum sp_err
+load_logged(const char *text, char *out, size_t cap)
+{
+	struct sidecar_config cfg;
+	char path[256];
+	enum sp_err rc;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "%s/log.txt", dir);
+	f = fopen(path, "w+");
+	assert_non_null(f);
+	log_init("test", f);
+	rc = load(text, NULL, &cfg);
+	sidecar_config_free(&cfg);
+	fflush(f);
+	rewind(f);
+	n = fread(out, 1, cap - 1, f);
+	out[n] = '\0';
+	log_init("test", fopen("/dev/null", "w"));
+	fclose(f);
+	unlink(path);
+	return rc;
+}
+
+/*
+ * h32 L8: every config.invalid event has one shape, file, key and
+ * problem fields (and line for YAML errors), and the reason init uses.
+ */
+static void
+test_error_shape(void **state)
+{
+	char log[4096];
+
+	(void)state;
+	assert_int_equal(load_logged(BASE "bakend: x\n", log, sizeof(log)),
+			 SP_E_USAGE);
+	assert_non_null(strstr(log, "\"event\":\"config.invalid\""));
+	assert_non_null(strstr(log, "\"reason\":\"config_invalid\""));
+	assert_non_null(strstr(log, "c.yaml\",\"line\":6,\"key\":\"bakend\""));
+	assert_non_null(strstr(log, "\"problem\":\""));
+
+	assert_int_equal(load_logged(BASE "routes: []\n", log, sizeof(log)),
+			 SP_E_USAGE);
+	assert_non_null(strstr(log, "\"reason\":\"config_invalid\""));
+	assert_non_null(strstr(log, "c.yaml\",\"key\":\"routes\""));
+	assert_non_null(strstr(log, "\"problem\":\"empty"));
+	assert_null(strstr(log, "\"usage\""));
 }
 
 static void
@@ -271,9 +342,14 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_defaults),  cmocka_unit_test(test_full_file),
-	    cmocka_unit_test(test_overrides), cmocka_unit_test(test_refusals),
-	    cmocka_unit_test(test_netaddr),   cmocka_unit_test(test_controls),
+	    cmocka_unit_test(test_defaults),
+	    cmocka_unit_test(test_full_file),
+	    cmocka_unit_test(test_overrides),
+	    cmocka_unit_test(test_refusals),
+	    cmocka_unit_test(test_netaddr),
+	    cmocka_unit_test(test_controls),
+	    cmocka_unit_test(test_routes_ready_file),
+	    cmocka_unit_test(test_error_shape),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
