@@ -1380,13 +1380,18 @@ on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
 		 * it counts against the same budget ("MadeYouReset").
 		 */
 		rapid_reset_check(h);
-	}
-	if (f->hd.type == NGHTTP2_RST_STREAM &&
-	    f->rst_stream.error_code == NGHTTP2_PROTOCOL_ERROR) {
 		s = nghttp2_session_get_stream_user_data(ng, f->hd.stream_id);
 		if (s != NULL && s->why == NULL) {
-			/* Malformed (RFC 9113 8.1.1), not a client reset. */
-			s->why = "malformed_request";
+			/*
+			 * The client broke the stream's rules: malformed
+			 * (RFC 9113 8.1.1) or flow control, frame size, a
+			 * closed stream. Not a client reset or abort.
+			 */
+			s->why = "stream_error";
+			if (f->rst_stream.error_code ==
+			    NGHTTP2_PROTOCOL_ERROR) {
+				s->why = "malformed_request";
+			}
 			metrics_add(&h->c->w->m->bad_requests, 1);
 		}
 	}

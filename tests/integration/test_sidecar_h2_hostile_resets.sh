@@ -138,3 +138,15 @@ for mode in wu cl; do
 			"(control: $ctl)"
 	ok "$mode: provoked resets are limited like client resets ($got streams)"
 done
+
+# Those resets are ours, for the client's broken frames: logged as
+# stream_error and counted as bad requests, never as client aborts.
+grep -q '"reason":"stream_error"' "$T/sidecar.log" ||
+	fail "no access line with reason stream_error for a provoked reset"
+aborts=$(curl -s --max-time 5 "http://127.0.0.1:$HPORT/metrics" |
+	awk '$1 == "sealpod_sidecar_client_aborts_total" {print $2}')
+client_ends=$(grep -c '"reason":"client_\(reset\|abort\|closed\)"' \
+	"$T/sidecar.log" || true)
+[ -n "$aborts" ] && [ "$aborts" -le "$client_ends" ] ||
+	fail "client_aborts_total $aborts, but $client_ends client ends logged"
+ok "provoked resets are stream_error, not client aborts ($aborts aborts)"
