@@ -344,7 +344,7 @@ check_kbs(struct config_check *c, struct init_config *cfg)
 
 	if (attest_find(cfg->tee) == NULL &&
 	    (cfg->tee == NULL || strcmp(cfg->tee, ATTEST_TEE_AUTO) != 0)) {
-		attest_list(names, sizeof(names));
+		attest_list(names, sizeof(names), 0);
 		problem(c, "tee", "unsupported TEE (supported: %s, auto)",
 			names);
 	}

@@ -215,7 +215,7 @@ help_config(void)
 {
 	char names[INIT_NAMES_MAX];
 
-	attest_list(names, sizeof(names));
+	attest_list(names, sizeof(names), 0);
 	printf("CONFIGURATION\n"
 	       "    tee                    Evidence provider (required), or\n"
 	       "                           auto to detect the platform. One\n"

@@ -53,15 +53,25 @@ out:
 	return rc;
 }
 
+/* The development provider: evidence of nothing, never detected. */
+static int
+is_sample(const struct attest_provider *p)
+{
+	return strcmp(p->tee, "sample") == 0;
+}
+
 void
-attest_list(char *out, size_t cap)
+attest_list(char *out, size_t cap, int detectable)
 {
 	size_t i;
 	size_t len = 0;
 	int n;
 
 	for (i = 0; attest_providers[i] != NULL && len + 1 < cap; i++) {
-		n = snprintf(out + len, cap - len, "%s%s", i > 0 ? ", " : "",
+		if (detectable && is_sample(attest_providers[i])) {
+			continue;
+		}
+		n = snprintf(out + len, cap - len, "%s%s", len > 0 ? ", " : "",
 			     attest_providers[i]->tee);
 		if (n < 0) {
 			break;
@@ -83,7 +93,7 @@ attest_detect(const char *root, const struct attest_provider **provider)
 
 	for (i = 0; attest_providers[i] != NULL; i++) {
 		/* Evidence of nothing is never a fallback. */
-		if (strcmp(attest_providers[i]->tee, "sample") == 0 ||
+		if (is_sample(attest_providers[i]) ||
 		    !attest_providers[i]->detect(root)) {
 			continue;
 		}
@@ -93,7 +103,7 @@ attest_detect(const char *root, const struct attest_provider **provider)
 		}
 	}
 	if (chosen == NULL) {
-		attest_list(names, sizeof(names));
+		attest_list(names, sizeof(names), 1);
 		log_event(LOG_ERR, "attest.detect.failed", "no_tee_detected",
 			  LOG_STR("root", root[0] == '\0' ? "/" : root),
 			  LOG_STR("tried", names));

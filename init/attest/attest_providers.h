@@ -28,10 +28,11 @@ extern const struct attest_provider attest_az_tdx_vtpm;
 extern const struct attest_provider attest_tpm;
 
 /*
- * Write the names of all providers, ", "-separated, into out (cap bytes,
- * truncated to fit), for help text and configuration errors.
+ * Write the names of the providers, ", "-separated, into out (cap bytes,
+ * truncated to fit), for help text and configuration errors; with
+ * detectable set, only those `auto` looks for (all but "sample").
  */
-void attest_list(char *out, size_t cap);
+void attest_list(char *out, size_t cap, int detectable);
 
 /* The configuration value that asks for attest_detect(). */
 #define ATTEST_TEE_AUTO "auto"

@@ -49,6 +49,10 @@ run auto_empty evidence --tee auto --root "$EMPTY"
 sp_expect_rc "$EXIT_ATTEST" "auto on an empty tree"
 sp_check "auto: no no_tee_detected reason" reason '^no_tee_detected$'
 sp_check "auto printed evidence" test ! -s "$OUT"
+# What auto looked for: every platform provider, never sample.
+sp_check "auto: 'tried' names sample or misses tdx" sh -c \
+	"grep '\"tried\":' '$ERR' | grep -q 'tdx, snp' &&
+	 ! grep '\"tried\":' '$ERR' | grep -q 'sample'"
 
 run tdx_empty evidence --tee tdx --root "$EMPTY"
 sp_expect_rc "$EXIT_ATTEST" "tdx on an empty tree"
