@@ -29,11 +29,11 @@
 #include <openssl/x509.h>
 
 #include "tickets.h"
+#include "tls_pair.h"
 #include "tlsctx.h"
 
-/* Steps a handshake may take between two in-memory peers. */
-#define PUMP_STEPS 64
-#define R	   TICKETS_ROTATE_S
+/* One ticket key period, in seconds. */
+#define R TICKETS_ROTATE_S
 /* The race test: rotations, and the pause between them (ns). */
 #define RACE_ROTATIONS 40
 #define RACE_PAUSE_NS  2000000L
@@ -149,76 +149,6 @@ client_ctx(int version)
 	return ctx;
 }
 
-/* What one connection showed. */
-struct shake {
-	int done;	      /* both sides finished the handshake */
-	int reused;	      /* the server resumed the offered session */
-	SSL_SESSION *session; /* the client's session after it (owned) */
-};
-
-/* Step both sides until neither makes progress. Returns 1 when done. */
-static int
-pump(SSL *srv, SSL *cli)
-{
-	int s = 0;
-	int c = 0;
-	int i;
-
-	for (i = 0; i < PUMP_STEPS && (s != 1 || c != 1); i++) {
-		if (c != 1) {
-			c = SSL_do_handshake(cli);
-		}
-		if (s != 1) {
-			s = SSL_do_handshake(srv);
-		}
-		if ((s <= 0 && SSL_get_error(srv, s) == SSL_ERROR_SSL) ||
-		    (c <= 0 && SSL_get_error(cli, c) == SSL_ERROR_SSL)) {
-			break;
-		}
-	}
-	return s == 1 && c == 1;
-}
-
-/*
- * One connection offering session (may be NULL). Afterwards the server
- * sends a byte, so the client has read any TLS 1.3 ticket before it.
- */
-static struct shake
-connect_once(SSL_CTX *sctx, SSL_CTX *cctx, SSL_SESSION *session)
-{
-	struct shake r = {0};
-	SSL *srv = SSL_new(sctx);
-	SSL *cli = SSL_new(cctx);
-	BIO *bs = NULL;
-	BIO *bc = NULL;
-	char byte = 0;
-
-	assert_non_null(srv);
-	assert_non_null(cli);
-	assert_int_equal(BIO_new_bio_pair(&bs, 0, &bc, 0), 1);
-	SSL_set_bio(srv, bs, bs);
-	SSL_set_bio(cli, bc, bc);
-	SSL_set_accept_state(srv);
-	SSL_set_connect_state(cli);
-	if (session != NULL) {
-		assert_int_equal(SSL_set_session(cli, session), 1);
-	}
-	r.done = pump(srv, cli);
-	if (r.done) {
-		assert_int_equal(SSL_write(srv, "x", 1), 1);
-		assert_int_equal(SSL_read(cli, &byte, 1), 1);
-		r.reused = SSL_session_reused(srv);
-		assert_int_equal(SSL_session_reused(cli), r.reused);
-		r.session = SSL_get1_session(cli);
-		/* A close without close_notify makes the session unusable. */
-		(void)SSL_shutdown(cli);
-	}
-	SSL_free(srv);
-	SSL_free(cli);
-	ERR_clear_error();
-	return r;
-}
-
 /* The key name a session's ticket carries (its first bytes). */
 static void
 ticket_name(const SSL_SESSION *s, unsigned char name[TICKETS_NAME_LEN])
@@ -319,8 +249,8 @@ test_rng_failure(void **state)
 	struct tickets *t = NULL;
 	SSL_CTX *sctx;
 	SSL_CTX *cctx = client_ctx(TLS1_3_VERSION);
-	struct shake first;
-	struct shake r;
+	struct tls_pair first;
+	struct tls_pair r;
 	const unsigned char *tick = NULL;
 	size_t len = 0;
 
@@ -329,7 +259,7 @@ test_rng_failure(void **state)
 	atomic_store(&fake_now, 10 * R + 1);
 	assert_int_equal(tickets_new(&failing_clock, &t), SP_OK);
 	sctx = server_ctx(t);
-	first = connect_once(sctx, cctx, NULL);
+	first = tls_pair_connect(sctx, cctx, NULL, NULL);
 	assert_true(first.done);
 	tickets_current_name(t, a);
 
@@ -341,11 +271,11 @@ test_rng_failure(void **state)
 	assert_int_equal(tickets_lookup(t, a), TICKETS_PREVIOUS);
 	assert_int_equal(tickets_lookup(t, zero), TICKETS_UNKNOWN);
 	/* The old ticket still resumes; no new ticket comes with it. */
-	r = connect_once(sctx, cctx, first.session);
+	r = tls_pair_connect(sctx, cctx, first.session, NULL);
 	assert_true(r.done);
 	assert_true(r.reused);
 	SSL_SESSION_free(r.session);
-	r = connect_once(sctx, cctx, NULL);
+	r = tls_pair_connect(sctx, cctx, NULL, NULL);
 	assert_true(r.done);
 	SSL_SESSION_get0_ticket(r.session, &tick, &len);
 	assert_int_equal(len, 0);
@@ -355,7 +285,7 @@ test_rng_failure(void **state)
 	atomic_store(&fake_now, 12 * R + 1);
 	assert_int_equal(tickets_rotate(t), 0);
 	assert_int_equal(tickets_lookup(t, a), TICKETS_UNKNOWN);
-	r = connect_once(sctx, cctx, first.session);
+	r = tls_pair_connect(sctx, cctx, first.session, NULL);
 	assert_true(r.done);
 	assert_false(r.reused);
 	SSL_SESSION_free(r.session);
@@ -388,27 +318,27 @@ rotation_resume(int version)
 	struct tickets *t = NULL;
 	SSL_CTX *sctx;
 	SSL_CTX *cctx = client_ctx(version);
-	struct shake first;
-	struct shake r;
-	struct shake renewed;
+	struct tls_pair first;
+	struct tls_pair r;
+	struct tls_pair renewed;
 
 	atomic_store(&fake_now, 10 * R + 1);
 	assert_int_equal(tickets_new(&test_clock, &t), SP_OK);
 	sctx = server_ctx(t);
 
-	first = connect_once(sctx, cctx, NULL);
+	first = tls_pair_connect(sctx, cctx, NULL, NULL);
 	assert_true(first.done);
 	assert_false(first.reused);
 	ticket_name(first.session, name);
 	assert_int_equal(tickets_lookup(t, name), TICKETS_CURRENT);
 
-	r = connect_once(sctx, cctx, first.session);
+	r = tls_pair_connect(sctx, cctx, first.session, NULL);
 	assert_true(r.done);
 	assert_true(r.reused);
 	SSL_SESSION_free(r.session);
 
 	atomic_store(&fake_now, 11 * R + R - 1);
-	renewed = connect_once(sctx, cctx, first.session);
+	renewed = tls_pair_connect(sctx, cctx, first.session, NULL);
 	assert_true(renewed.done);
 	assert_true(renewed.reused);
 	ticket_name(renewed.session, name);
@@ -416,11 +346,11 @@ rotation_resume(int version)
 	assert_memory_equal(name, cur, TICKETS_NAME_LEN);
 
 	atomic_store(&fake_now, 12 * R);
-	r = connect_once(sctx, cctx, first.session);
+	r = tls_pair_connect(sctx, cctx, first.session, NULL);
 	assert_true(r.done);
 	assert_false(r.reused);
 	SSL_SESSION_free(r.session);
-	r = connect_once(sctx, cctx, renewed.session);
+	r = tls_pair_connect(sctx, cctx, renewed.session, NULL);
 	assert_true(r.done);
 	assert_true(r.reused);
 	SSL_SESSION_free(r.session);
@@ -457,19 +387,19 @@ test_shared_across_contexts(void **state)
 	SSL_CTX *old_gen;
 	SSL_CTX *new_gen;
 	SSL_CTX *cctx = client_ctx(TLS1_3_VERSION);
-	struct shake first;
-	struct shake r;
+	struct tls_pair first;
+	struct tls_pair r;
 
 	(void)state;
 	atomic_store(&fake_now, 20 * R);
 	assert_int_equal(tickets_new(&test_clock, &t), SP_OK);
 	old_gen = server_ctx(t);
-	first = connect_once(old_gen, cctx, NULL);
+	first = tls_pair_connect(old_gen, cctx, NULL, NULL);
 	assert_true(first.done);
 	SSL_CTX_free(old_gen);
 
 	new_gen = server_ctx(t);
-	r = connect_once(new_gen, cctx, first.session);
+	r = tls_pair_connect(new_gen, cctx, first.session, NULL);
 	assert_true(r.done);
 	assert_true(r.reused);
 	SSL_SESSION_free(r.session);
@@ -545,8 +475,8 @@ unknown_and_forged(int version)
 	SSL_CTX *s2;
 	SSL_CTX *cctx = client_ctx(version);
 	SSL_SESSION *bad[3];
-	struct shake first;
-	struct shake r;
+	struct tls_pair first;
+	struct tls_pair r;
 	size_t i;
 
 	atomic_store(&fake_now, 30 * R);
@@ -554,10 +484,10 @@ unknown_and_forged(int version)
 	assert_int_equal(tickets_new(&test_clock, &t2), SP_OK);
 	s1 = server_ctx(t1);
 	s2 = server_ctx(t2);
-	first = connect_once(s1, cctx, NULL);
+	first = tls_pair_connect(s1, cctx, NULL, NULL);
 	assert_true(first.done);
 
-	r = connect_once(s2, cctx, first.session);
+	r = tls_pair_connect(s2, cctx, first.session, NULL);
 	assert_true(r.done);
 	assert_false(r.reused);
 	SSL_SESSION_free(r.session);
@@ -566,7 +496,7 @@ unknown_and_forged(int version)
 	bad[1] = forge(first.session, edit_mac);
 	bad[2] = forge(first.session, edit_body);
 	for (i = 0; i < 3; i++) {
-		r = connect_once(s1, cctx, bad[i]);
+		r = tls_pair_connect(s1, cctx, bad[i], NULL);
 		assert_true(r.done);
 		assert_false(r.reused);
 		SSL_SESSION_free(r.session);
@@ -574,7 +504,7 @@ unknown_and_forged(int version)
 	}
 
 	/* The genuine ticket still works: the forgeries changed nothing. */
-	r = connect_once(s1, cctx, first.session);
+	r = tls_pair_connect(s1, cctx, first.session, NULL);
 	assert_true(r.reused);
 	SSL_SESSION_free(r.session);
 	SSL_SESSION_free(first.session);
@@ -616,10 +546,10 @@ race_handshakes(void *arg)
 	struct racer *rc = arg;
 	SSL_CTX *cctx = client_ctx(TLS1_3_VERSION);
 	SSL_SESSION *s = NULL;
-	struct shake r;
+	struct tls_pair r;
 
 	while (!atomic_load(rc->stop)) {
-		r = connect_once(rc->sctx, cctx, s);
+		r = tls_pair_connect(rc->sctx, cctx, s, NULL);
 		rc->shakes++;
 		rc->failed += !r.done;
 		rc->resumed += r.reused;

@@ -29,10 +29,9 @@
 
 #include "sidecar_config.h"
 #include "tickets.h"
+#include "tls_pair.h"
 #include "tlsctx.h"
 
-/* Steps a handshake may take between two in-memory peers. */
-#define PUMP_STEPS 64
 /* Lifetime of the short-lived client certificate, and the wait past it. */
 #define SHORT_LIFE_S 2
 #define SHORT_WAIT_S 3
@@ -200,78 +199,12 @@ client_ctx(int version, X509 *cert, EVP_PKEY *key)
 	return ctx;
 }
 
-/* What one connection showed. */
-struct shake {
-	int done;	      /* both sides finished the handshake */
-	int reused;	      /* the server resumed the offered session */
-	int peer_ok;	      /* the server re-check passes (reused only) */
-	SSL_SESSION *session; /* the client's session after it (owned) */
-};
-
-/* Step both sides until neither makes progress. Returns 1 when done. */
+/* The server's re-check of the session's client certificate passes. */
 static int
-pump(SSL *srv, SSL *cli)
+peer_verified(SSL *srv)
 {
-	int s = 0;
-	int c = 0;
-	int i;
-
-	for (i = 0; i < PUMP_STEPS && (s != 1 || c != 1); i++) {
-		if (c != 1) {
-			c = SSL_do_handshake(cli);
-		}
-		if (s != 1) {
-			s = SSL_do_handshake(srv);
-		}
-		if ((s <= 0 && SSL_get_error(srv, s) == SSL_ERROR_SSL) ||
-		    (c <= 0 && SSL_get_error(cli, c) == SSL_ERROR_SSL)) {
-			break;
-		}
-	}
-	return s == 1 && c == 1;
-}
-
-/*
- * One connection offering session (may be NULL). Afterwards the server
- * sends a byte, so the client has read any TLS 1.3 ticket (and, with a
- * required certificate, the server has seen the client's Finished).
- */
-static struct shake
-connect_once(SSL_CTX *sctx, SSL_CTX *cctx, SSL_SESSION *session)
-{
-	struct shake r = {0};
-	SSL *srv = SSL_new(sctx);
-	SSL *cli = SSL_new(cctx);
-	BIO *bs = NULL;
-	BIO *bc = NULL;
-	char byte = 0;
-
-	assert_non_null(srv);
-	assert_non_null(cli);
-	assert_int_equal(BIO_new_bio_pair(&bs, 0, &bc, 0), 1);
-	SSL_set_bio(srv, bs, bs);
-	SSL_set_bio(cli, bc, bc);
-	SSL_set_accept_state(srv);
-	SSL_set_connect_state(cli);
-	if (session != NULL) {
-		assert_int_equal(SSL_set_session(cli, session), 1);
-	}
-	r.done = pump(srv, cli);
-	if (r.done && SSL_write(srv, "x", 1) == 1 &&
-	    SSL_read(cli, &byte, 1) == 1) {
-		r.reused = SSL_session_reused(srv);
-		r.peer_ok = tlsctx_session_peer_verify(
-				srv, SSL_get_session(srv)) == X509_V_OK;
-		r.session = SSL_get1_session(cli);
-		(void)SSL_shutdown(cli);
-	} else {
-		/* TLS 1.3: a refused certificate shows after the handshake. */
-		r.done = 0;
-	}
-	SSL_free(srv);
-	SSL_free(cli);
-	ERR_clear_error();
-	return r;
+	return tlsctx_session_peer_verify(srv, SSL_get_session(srv)) ==
+	       X509_V_OK;
 }
 
 static struct tickets *
@@ -290,7 +223,7 @@ ring(void)
  * generation of (auth2, bundle2): whether it resumed, and whether the new
  * one's full handshake (if not) succeeded.
  */
-static struct shake
+static struct tls_pair
 across(int version, enum sidecar_client_auth auth, const char *bundle,
        enum sidecar_client_auth auth2, const char *bundle2, int with_cert)
 {
@@ -299,14 +232,14 @@ across(int version, enum sidecar_client_auth auth, const char *bundle,
 	SSL_CTX *s2 = server_ctx(t, auth2, bundle2);
 	SSL_CTX *c =
 	    client_ctx(version, with_cert ? client_cert : NULL, client_key);
-	struct shake first;
-	struct shake second;
+	struct tls_pair first;
+	struct tls_pair second;
 
-	first = connect_once(s1, c, NULL);
+	first = tls_pair_connect(s1, c, NULL, peer_verified);
 	assert_true(first.done);
 	assert_false(first.reused);
 	assert_non_null(first.session);
-	second = connect_once(s2, c, first.session);
+	second = tls_pair_connect(s2, c, first.session, peer_verified);
 	SSL_SESSION_free(first.session);
 	SSL_SESSION_free(second.session);
 	second.session = NULL;
@@ -320,14 +253,14 @@ across(int version, enum sidecar_client_auth auth, const char *bundle,
 static void
 binding(int version)
 {
-	struct shake r;
+	struct tls_pair r;
 
 	/* A reload that changed nothing: the session still resumes. */
 	r = across(version, SIDECAR_AUTH_REQUIRED, bundle_a,
 		   SIDECAR_AUTH_REQUIRED, bundle_a, 1);
 	assert_true(r.done);
 	assert_true(r.reused);
-	assert_true(r.peer_ok);
+	assert_true(r.server_check);
 
 	/* Another bundle (A still in it): a full handshake, which passes. */
 	r = across(version, SIDECAR_AUTH_REQUIRED, bundle_a,
@@ -376,19 +309,19 @@ test_expiry(void **state)
 	    make_cert(client_key, "gw", ca_a, ca_a_key, SHORT_LIFE_S, 0);
 	SSL_SESSION *held[2];
 	SSL_CTX *c[2];
-	struct shake r;
+	struct tls_pair r;
 	size_t i;
 
 	(void)state;
 	for (i = 0; i < 2; i++) {
 		c[i] = client_ctx(versions[i], short_cert, client_key);
-		r = connect_once(s, c[i], NULL);
+		r = tls_pair_connect(s, c[i], NULL, peer_verified);
 		assert_true(r.done);
 		held[i] = r.session;
-		r = connect_once(s, c[i], held[i]);
+		r = tls_pair_connect(s, c[i], held[i], peer_verified);
 		assert_true(r.done);
 		assert_true(r.reused);
-		assert_true(r.peer_ok);
+		assert_true(r.server_check);
 		SSL_SESSION_free(held[i]);
 		/* The renewed session, as a returning client holds it. */
 		held[i] = r.session;
@@ -396,7 +329,7 @@ test_expiry(void **state)
 
 	sleep(SHORT_WAIT_S);
 	for (i = 0; i < 2; i++) {
-		r = connect_once(s, c[i], held[i]);
+		r = tls_pair_connect(s, c[i], held[i], peer_verified);
 		assert_false(r.reused);
 		/* The full handshake refuses the expired certificate. */
 		assert_false(r.done);
