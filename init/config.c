@@ -27,6 +27,7 @@
 #include "log.h"
 #include "manifest.h"
 #include "source.h"
+#include "tlsres.h"
 #include "unseal.h"
 #include "unseal_pipe.h"
 #include "util.h"
@@ -278,40 +279,13 @@ out:
 static int
 ca_bundle_ok(const char *path)
 {
-	const unsigned char *p;
-	unsigned char *data = NULL;
-	char *header = NULL;
-	char *name = NULL;
-	long len = 0;
-	int certs = 0;
-	int ok;
-	BIO *bio;
-	X509 *x;
+	BIO *bio = BIO_new_file(path, "r");
+	int ok =
+	    bio != NULL && tlsres_pem_certs(bio, CONFIG_CA_CERTS_MAX, 1, NULL);
 
-	bio = BIO_new_file(path, "r");
-	ok = bio != NULL;
-	while (ok && certs <= CONFIG_CA_CERTS_MAX &&
-	       PEM_read_bio(bio, &name, &header, &data, &len) == 1) {
-		p = data;
-		x = NULL;
-		if (strcmp(name, PEM_STRING_X509) == 0) {
-			x = d2i_X509(NULL, &p, len);
-		} else if (strcmp(name, PEM_STRING_X509_TRUSTED) == 0) {
-			x = d2i_X509_AUX(NULL, &p, len);
-		}
-		ok = x != NULL;
-		certs++;
-		X509_free(x);
-		OPENSSL_clear_free(data, (size_t)len);
-		OPENSSL_free(name);
-		OPENSSL_free(header);
-		data = NULL;
-		name = NULL;
-		header = NULL;
-	}
 	ERR_clear_error();
 	BIO_free(bio);
-	return ok && certs > 0 && certs <= CONFIG_CA_CERTS_MAX;
+	return ok;
 }
 
 /* A CA bundle: a PEM file of certificates, nothing else. */

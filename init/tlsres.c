@@ -21,57 +21,44 @@ tlsres_refuse(const char *reason)
 	return SP_E_INTEGRITY;
 }
 
-/* One PEM block of the chain: a CERTIFICATE that parses. Returns the
- * certificate, or NULL. */
+/* One PEM block: a certificate that parses whole, or NULL. */
 static X509 *
-tlsres_cert_block(const char *name, const unsigned char *data, long len)
+tlsres_cert_block(const char *name, const unsigned char *data, long len,
+		  int trusted)
 {
 	const unsigned char *p = data;
 	X509 *x = NULL;
 
 	if (strcmp(name, PEM_STRING_X509) == 0) {
 		x = d2i_X509(NULL, &p, len);
-		if (x != NULL && p != data + len) {
-			X509_free(x);
-			x = NULL;
-		}
+	} else if (trusted && strcmp(name, PEM_STRING_X509_TRUSTED) == 0) {
+		x = d2i_X509_AUX(NULL, &p, len);
+	}
+	if (x != NULL && p != data + len) {
+		X509_free(x);
+		x = NULL;
 	}
 	return x;
 }
 
-/*
- * Read the chain's PEM blocks; *leaf gets the first certificate.
- * Another block type (a private key, say) refuses the whole resource:
- * its decoded bytes are wiped as soon as they are seen. XXX: OpenSSL's
- * own line buffers for such a block are on the ordinary heap; the
- * secure heap (32 KiB) is too small for a chain of up to SECRET_MAX.
- */
-static enum sp_err
-tlsres_chain(const struct secret *cert, X509 **leaf)
+int
+tlsres_pem_certs(BIO *bio, unsigned max, int trusted, X509 **first)
 {
-	BIO *bio = NULL;
 	char *name = NULL;
 	char *header = NULL;
 	unsigned char *data = NULL;
 	long len = 0;
 	unsigned blocks = 0;
+	unsigned long err;
+	int ok = 1;
 	X509 *x;
-	enum sp_err rc = SP_E_INTERNAL;
 
-	bio = BIO_new_mem_buf(cert->data, (int)cert->len);
-	if (bio == NULL) {
-		goto out;
-	}
-	rc = SP_OK;
-	while (rc == SP_OK &&
-	       PEM_read_bio(bio, &name, &header, &data, &len) == 1) {
+	while (ok && PEM_read_bio(bio, &name, &header, &data, &len) == 1) {
 		blocks++;
-		x = tlsres_cert_block(name, data, len);
-		if (x == NULL || blocks > TLSRES_CHAIN_MAX) {
-			rc = SP_E_INTEGRITY;
-		}
-		if (x != NULL && *leaf == NULL) {
-			*leaf = x;
+		x = tlsres_cert_block(name, data, len, trusted);
+		ok = x != NULL && blocks <= max;
+		if (x != NULL && first != NULL && *first == NULL) {
+			*first = x;
 		} else {
 			X509_free(x);
 		}
@@ -82,12 +69,78 @@ tlsres_chain(const struct secret *cert, X509 **leaf)
 		name = NULL;
 		header = NULL;
 	}
-	if (rc == SP_OK && *leaf == NULL) {
-		rc = SP_E_INTEGRITY;
+	/*
+	 * Only a clean end (no further BEGIN line) ends the blocks: a block
+	 * cut short or with bad base64 would otherwise end them too, and
+	 * whatever it held would pass unread.
+	 */
+	err = ERR_peek_last_error();
+	if (ok && (ERR_GET_LIB(err) != ERR_LIB_PEM ||
+		   ERR_GET_REASON(err) != PEM_R_NO_START_LINE)) {
+		ok = 0;
+	}
+	ERR_clear_error();
+	return ok && blocks > 0;
+}
+
+/*
+ * 1 when the n bytes at p are PEM blocks and white space only. The
+ * chain is written to a world-readable file: text that PEM_read_bio
+ * would skip (bare base64 of a key, say) must not ride along unread.
+ */
+static int
+tlsres_pem_only(const char *p, size_t n)
+{
+	static const char begin[] = "-----BEGIN ";
+	static const char end[] = "-----END ";
+	const char *stop = p + n;
+	const char *e;
+	int ok = 1;
+
+	while (ok && p < stop) {
+		if (strchr(" \t\r\n", *p) != NULL && *p != '\0') {
+			p++;
+			continue;
+		}
+		ok = (size_t)(stop - p) > sizeof(begin) - 1 &&
+		     memcmp(p, begin, sizeof(begin) - 1) == 0;
+		e = ok ? memmem(p, (size_t)(stop - p), end, sizeof(end) - 1)
+		       : NULL;
+		/* The END line's closing dashes, after its label. */
+		e = e != NULL ? memmem(e + sizeof(end) - 1,
+				       (size_t)(stop - e) - (sizeof(end) - 1),
+				       "-----", 5)
+			      : NULL;
+		ok = e != NULL;
+		p = ok ? e + 5 : stop;
+	}
+	return ok;
+}
+
+/*
+ * Read the chain's PEM blocks; *leaf gets the first certificate.
+ * XXX: OpenSSL's own line buffers for a block that is not a certificate
+ * (a private key) are on the ordinary heap; the secure heap (32 KiB) is
+ * too small for a chain of up to SECRET_MAX. Its decoded bytes are
+ * wiped (tlsres_pem_certs).
+ */
+static enum sp_err
+tlsres_chain(const struct secret *cert, X509 **leaf)
+{
+	BIO *bio = NULL;
+	enum sp_err rc = SP_E_INTEGRITY;
+
+	if (!tlsres_pem_only((const char *)cert->data, cert->len) ||
+	    memmem(cert->data, cert->len, "PRIVATE KEY", 11) != NULL) {
+		goto out;
+	}
+	bio = BIO_new_mem_buf(cert->data, (int)cert->len);
+	if (bio == NULL) {
+		rc = SP_E_INTERNAL;
+	} else if (tlsres_pem_certs(bio, TLSRES_CHAIN_MAX, 0, leaf)) {
+		rc = SP_OK;
 	}
 out:
-	/* The end of the blocks is "no start line" on the error queue. */
-	ERR_clear_error();
 	BIO_free(bio);
 	return rc;
 }

@@ -11,11 +11,25 @@
 
 #include <stddef.h>
 
+#include <openssl/bio.h>
+#include <openssl/x509.h>
+
 #include "err.h"
 #include "secret.h"
 
 /* PEM blocks in the certificate resource; more is not a chain. */
 #define TLSRES_CHAIN_MAX 16
+
+/*
+ * Read every PEM block of bio: 1 when there are 1-max blocks and each
+ * is a CERTIFICATE that parses whole (or, with trusted set, a TRUSTED
+ * CERTIFICATE, as OpenSSL's CA files may hold), else 0. *first, if not
+ * NULL, gets the first certificate (the caller frees it, also on 0).
+ * Another block (a private key beside a certificate, say) makes it 0;
+ * its decoded bytes are wiped as soon as they are seen. Clears the
+ * OpenSSL error queue.
+ */
+int tlsres_pem_certs(BIO *bio, unsigned max, int trusted, X509 **first);
 
 /*
  * Check that cert holds a PEM certificate chain (1-TLSRES_CHAIN_MAX

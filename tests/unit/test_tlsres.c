@@ -162,6 +162,63 @@ test_garbage(void **state)
 	assert_int_equal(check(broken, a.key), SP_E_INTEGRITY);
 }
 
+/*
+ * The chain, then key bytes in a block PEM_read_bio cannot finish, or
+ * with no block at all (review h37, M1): reading must not stop there as
+ * if the chain had ended, or the key would land in the 0644 tls.crt.
+ */
+static void
+test_key_after_chain_unreadable(void **state)
+{
+	char both[3 * PEM_MAX];
+	char key[PEM_MAX];
+	char *cut;
+
+	(void)state;
+	/* The END line is missing (a truncated upload). */
+	snprintf(key, sizeof(key), "%s", a.key);
+	cut = strstr(key, "-----END");
+	assert_non_null(cut);
+	*cut = '\0';
+	snprintf(both, sizeof(both), "%s%s", a.crt, key);
+	assert_int_equal(check(both, a.key), SP_E_INTEGRITY);
+
+	/* A character that is not base64 inside the block. */
+	snprintf(key, sizeof(key), "%s", a.key);
+	cut = strchr(key, '\n');
+	assert_non_null(cut);
+	cut[3] = '*';
+	snprintf(both, sizeof(both), "%s%s", a.crt, key);
+	assert_int_equal(check(both, a.key), SP_E_INTEGRITY);
+
+	/* An END label other than the BEGIN one. */
+	snprintf(key, sizeof(key), "%s", a.key);
+	cut = strstr(key, "-----END PRIVATE KEY-----");
+	assert_non_null(cut);
+	memcpy(cut, "-----END PRIVATE KEX-----", 25);
+	snprintf(both, sizeof(both), "%s%s", a.crt, key);
+	assert_int_equal(check(both, a.key), SP_E_INTEGRITY);
+
+	/* The key's base64 alone, without BEGIN and END lines. */
+	snprintf(key, sizeof(key), "%s", strchr(a.key, '\n') + 1);
+	cut = strstr(key, "-----END");
+	assert_non_null(cut);
+	*cut = '\0';
+	snprintf(both, sizeof(both), "%s%s", a.crt, key);
+	assert_int_equal(check(both, a.key), SP_E_INTEGRITY);
+
+	/* A chain whose own last block is cut short. */
+	snprintf(both, sizeof(both), "%s%s", a.crt, a.crt);
+	cut = strstr(both + strlen(a.crt), "-----END");
+	assert_non_null(cut);
+	*cut = '\0';
+	assert_int_equal(check(both, a.key), SP_E_INTEGRITY);
+
+	/* White space around the blocks is fine. */
+	snprintf(both, sizeof(both), "\n\n%s\r\n\t\n", a.crt);
+	assert_int_equal(check(both, a.key), SP_OK);
+}
+
 static void
 test_mismatch(void **state)
 {
@@ -179,6 +236,7 @@ main(void)
 	    cmocka_unit_test(test_swapped),
 	    cmocka_unit_test(test_key_inside_chain),
 	    cmocka_unit_test(test_garbage),
+	    cmocka_unit_test(test_key_after_chain_unreadable),
 	    cmocka_unit_test(test_mismatch),
 	};
 
