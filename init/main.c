@@ -567,8 +567,14 @@ static enum sp_err
 join_path(char *out, size_t cap, const char *dir, const char *name)
 {
 	int n = snprintf(out, cap, "%s/%s", dir, name);
+	enum sp_err rc = SP_OK;
 
-	return n > 0 && (size_t)n < cap ? SP_OK : SP_E_USAGE;
+	if (n <= 0 || (size_t)n >= cap) {
+		/* A cut path names another file: cleanup must not reach it. */
+		out[0] = '\0';
+		rc = SP_E_USAGE;
+	}
+	return rc;
 }
 
 /* Write one checked TLS resource atomically with mode. */
@@ -647,6 +653,8 @@ tls_paths(struct run_state *st)
 			       st->cfg.tls_dir, INIT_TLS_KEY_NAME);
 	}
 	if (rc != SP_OK) {
+		st->tls_crt[0] = '\0';
+		st->tls_key[0] = '\0';
 		log_event(LOG_ERR, "config.invalid", "config_invalid",
 			  LOG_STR("problem", "tls.dir: path too long"));
 	}

@@ -39,6 +39,27 @@
 #define SEAL_MANIFEST_CT_MAX (MANIFEST_MAX + 1024 * 1024)
 #define SEAL_HEX_LEN	     (2 * 32)
 
+/*
+ * Name the input a seal error is about, on the owner's terminal only:
+ * a model's file names are confidential (docs/threat-model.md), so no
+ * log line carries them, and a CI job collecting stderr gets none.
+ * Control bytes are shown as '?'.
+ */
+static void
+seal_show_path(const char *path)
+{
+	const char *p;
+
+	if (isatty(STDERR_FILENO)) {
+		fputs("sealpod-init seal: at ", stderr);
+		for (p = path; *p != '\0'; p++) {
+			fputc((unsigned char)*p < 0x20 || *p == 0x7f ? '?' : *p,
+			      stderr);
+		}
+		fputc('\n', stderr);
+	}
+}
+
 static const struct seal_key_events seal_key_ev = {
     .key_failed = "seal.key.failed",
     .write_failed = "seal.write.failed",
@@ -353,8 +374,8 @@ blob_segments(struct seal_blob *b)
 		rc = SP_E_USAGE;
 	}
 	if (rc == SP_E_USAGE) {
-		log_event(LOG_ERR, "seal.input.failed", "input_changed",
-			  LOG_STR("path", job->rel));
+		log_event(LOG_ERR, "seal.input.failed", "input_changed");
+		seal_show_path(job->rel);
 	}
 	return rc;
 }
@@ -419,8 +440,8 @@ seal_file(struct seal_job *job, int fd, uint64_t size)
 	b.out_fd = -1;
 	b.size = size;
 	if (sealed_ciphertext_len(&job->p, size, &ct_len) != 0) {
-		log_event(LOG_ERR, "seal.input.failed", "input_too_large",
-			  LOG_STR("path", job->rel));
+		log_event(LOG_ERR, "seal.input.failed", "input_too_large");
+		seal_show_path(job->rel);
 		goto out;
 	}
 
@@ -483,8 +504,8 @@ rel_push(struct seal_job *job, size_t rel_len, const char *name)
 	}
 	reason = manifest_path_check(job->rel);
 	if (reason != NULL) {
-		log_event(LOG_ERR, "seal.input.failed", reason,
-			  LOG_STR("path", job->rel));
+		log_event(LOG_ERR, "seal.input.failed", reason);
+		seal_show_path(job->rel);
 		goto out;
 	}
 	rc = SP_OK;
@@ -502,11 +523,11 @@ static enum sp_err
 entry_refused(const struct seal_job *job, const char *reason, int e)
 {
 	if (e != 0) {
-		log_event(LOG_ERR, "seal.input.failed", reason,
-			  LOG_STR("path", job->rel), LOG_ERRNO(e));
+		log_event(LOG_ERR, "seal.input.failed", reason, LOG_ERRNO(e));
+		seal_show_path(job->rel);
 	} else {
-		log_event(LOG_ERR, "seal.input.failed", reason,
-			  LOG_STR("path", job->rel));
+		log_event(LOG_ERR, "seal.input.failed", reason);
+		seal_show_path(job->rel);
 	}
 	return SP_E_USAGE;
 }
@@ -556,8 +577,8 @@ link_check(struct seal_job *job, int fd)
 		rc = SP_OK;
 	} else {
 		log_event(LOG_ERR, "seal.input.failed", "input_link_outside",
-			  LOG_STR("path", job->rel),
 			  LOG_STR("hint", "--follow-external-links seals it"));
+		seal_show_path(job->rel);
 	}
 out:
 	return rc;
@@ -629,8 +650,8 @@ walk_dir(struct seal_job *job, int dirfd, size_t rel_len, unsigned depth)
 	enum sp_err rc = SP_E_USAGE;
 
 	if (depth > MANIFEST_DEPTH_MAX) {
-		log_event(LOG_ERR, "seal.input.failed", "path_too_deep",
-			  LOG_STR("path", job->rel));
+		log_event(LOG_ERR, "seal.input.failed", "path_too_deep");
+		seal_show_path(job->rel);
 		close(dirfd);
 		goto out;
 	}
@@ -721,8 +742,8 @@ static void
 dir_unusable(const char *option, const char *path, int e)
 {
 	log_event(LOG_ERR, "seal.input.failed", "dir_unusable",
-		  LOG_STR("option", option), LOG_STR("path", path),
-		  LOG_ERRNO(e));
+		  LOG_STR("option", option), LOG_ERRNO(e));
+	seal_show_path(path);
 }
 
 /* Neither the output nor the key may sit inside the input, or they would
@@ -1266,8 +1287,8 @@ seal_run(const struct seal_opts *opts)
 	/* A pod would unseal nothing, go ready and serve no model. */
 	if (job.m->nfiles == 0 && !opts->allow_empty) {
 		log_event(LOG_ERR, "seal.input.failed", "input_empty",
-			  LOG_STR("path", opts->in_dir),
 			  LOG_STR("hint", "--allow-empty seals it"));
+		seal_show_path(opts->in_dir);
 		rc = SP_E_USAGE;
 		goto out;
 	}
