@@ -469,6 +469,8 @@ is_ours_to_set(const char *buf, struct h1_span name)
 {
 	return h1_span_eq(buf, name, "forwarded") ||
 	       h1_span_eq(buf, name, "x-forwarded-host") ||
+	       h1_span_eq(buf, name, "x-forwarded-port") ||
+	       h1_span_eq(buf, name, "x-forwarded-prefix") ||
 	       h1_span_eq(buf, name, "x-real-ip");
 }
 
@@ -1007,6 +1009,8 @@ h1_trailer_forbidden(const char *name, size_t len)
 	    "x-forwarded-for",
 	    "x-forwarded-proto",
 	    "x-forwarded-host",
+	    "x-forwarded-port",
+	    "x-forwarded-prefix",
 	    "x-real-ip",
 	    NULL,
 	};

@@ -947,7 +947,12 @@ static int
 h2c_ours_to_set(const char *name)
 {
 	static const char *const names[] = {
-	    "forwarded", "x-forwarded-host", "x-forwarded-proto", "x-real-ip",
+	    "forwarded",
+	    "x-forwarded-host",
+	    "x-forwarded-port",
+	    "x-forwarded-prefix",
+	    "x-forwarded-proto",
+	    "x-real-ip",
 	    NULL,
 	};
 	size_t i;
@@ -1362,8 +1367,7 @@ reset_provoked(uint32_t code)
 	return code == NGHTTP2_PROTOCOL_ERROR ||
 	       code == NGHTTP2_FLOW_CONTROL_ERROR ||
 	       code == NGHTTP2_STREAM_CLOSED ||
-	       code == NGHTTP2_FRAME_SIZE_ERROR ||
-	       code == NGHTTP2_REFUSED_STREAM;
+	       code == NGHTTP2_FRAME_SIZE_ERROR;
 }
 
 static int

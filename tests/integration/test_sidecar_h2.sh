@@ -167,13 +167,15 @@ ok "h2c backend: request, body and te pass; grpc-status trailer returns"
 nghttp -d "$T/g.bin" -H 'content-type: application/grpc' \
 	-H 'forwarded: for=6.6.6.6;host=evil' -H 'x-forwarded-host: evil' \
 	-H 'x-real-ip: 6.6.6.6' -H 'x-forwarded-proto: http' \
+	-H 'x-forwarded-port: 80' -H 'x-forwarded-prefix: /admin' \
 	"https://127.0.0.1:$PORT/pkg.Svc/Fwd" >"$T/nghttp.out" 2>&1 ||
 	fail "nghttp (forwarding fields) to the h2c backend failed"
 "$PY" -c 'import json, sys
 r = json.loads(open(sys.argv[1]).readlines()[-1])
 h = r["headers"]
 assert h.get(":path") == "/pkg.Svc/Fwd", h
-for k in ("forwarded", "x-forwarded-host", "x-real-ip"):
+for k in ("forwarded", "x-forwarded-host", "x-forwarded-port",
+          "x-forwarded-prefix", "x-real-ip"):
     assert k not in h, (k, h)
 assert h.get("x-forwarded-proto") == "https", h
 assert h.get("x-forwarded-for") == "127.0.0.1", h' "$T/h2c.jsonl" ||

@@ -96,13 +96,15 @@ ok "'#' in :path: 400 bad_request_line, never forwarded"
 # backend; X-Forwarded-For and -Proto are ours (h33 #7).
 out=$(h2t --path '/echo?s=fwd' --header 'forwarded=for=6.6.6.6;host=evil' \
 	--header x-forwarded-host=evil --header x-real-ip=6.6.6.6 \
+	--header x-forwarded-port=80 --header x-forwarded-prefix=/admin \
 	--header x-forwarded-proto=http --body hi)
 [ "$(jget "$out" 'j["status"]')" = 200 ] || fail "forwarding fields: $out"
 "$PY" -c 'import json, sys
 r = [json.loads(l) for l in open(sys.argv[1])
      if json.loads(l).get("target") == "/echo?s=fwd"][-1]
 h = [(k.lower(), v) for k, v in r["headers"]]
-for k in ("forwarded", "x-forwarded-host", "x-real-ip"):
+for k in ("forwarded", "x-forwarded-host", "x-forwarded-port",
+          "x-forwarded-prefix", "x-real-ip"):
     assert k not in dict(h), (k, h)
 assert [v for k, v in h if k == "x-forwarded-proto"] == ["https"], h
 assert [v for k, v in h if k == "x-forwarded-for"] == ["127.0.0.1"], h' \

@@ -26,7 +26,8 @@ https '/echo?a=1&b=2' -o /dev/null \
 	-H 'Proxy-Authorization: Basic eDp5' -H 'X-Forwarded-Proto: http' \
 	-H 'X-Forwarded-For: 10.9.9.9' -H 'Upgrade: websocket' \
 	-H 'Forwarded: for=6.6.6.6;proto=http;host=evil' \
-	-H 'X-Forwarded-Host: evil' -H 'X-Real-IP: 6.6.6.6' ||
+	-H 'X-Forwarded-Host: evil' -H 'X-Real-IP: 6.6.6.6' \
+	-H 'X-Forwarded-Port: 80' -H 'X-Forwarded-Prefix: /admin' ||
 	fail "request with hop-by-hop fields"
 [ "$(last_request 'r["target"]')" = "/echo?a=1&b=2" ] ||
 	fail "backend target was $(last_request 'r["target"]')"
@@ -39,7 +40,8 @@ for f in connection keep-alive te x-secret-hop proxy-authorization upgrade; do
 		fail "backend saw hop-by-hop field $f"
 done
 # Who the client is and what it asked for: only we may say (h33 #7).
-for f in forwarded x-forwarded-host x-real-ip; do
+for f in forwarded x-forwarded-host x-forwarded-port x-forwarded-prefix \
+	x-real-ip; do
 	[ "$(last_request "h.get('$f')")" = None ] ||
 		fail "backend saw the client's own $f"
 done
