@@ -571,12 +571,17 @@ tlsctx_session_peer_verify(SSL *ssl, const SSL_SESSION *sess)
 				NULL) != 1) {
 		goto out;
 	}
-	/* As a full handshake verifies a client: purpose, depth, flags. */
+	/*
+	 * As a full handshake verifies a client: purpose, depth, flags,
+	 * and the security level (key sizes, signature digests).
+	 */
 	if (X509_STORE_CTX_set_default(vctx, "ssl_client") != 1 ||
 	    X509_VERIFY_PARAM_set1(X509_STORE_CTX_get0_param(vctx),
 				   SSL_get0_param(ssl)) != 1) {
 		goto out;
 	}
+	X509_VERIFY_PARAM_set_auth_level(X509_STORE_CTX_get0_param(vctx),
+					 SSL_get_security_level(ssl));
 
 	rc = X509_V_OK;
 	if (X509_verify_cert(vctx) != 1) {
