@@ -302,6 +302,19 @@ pairs_next(const struct h2_pairs *pr, size_t *pos, const char **name,
 	return more;
 }
 
+/* Whether name is one of names (NULL-ended), case-insensitively. */
+static int
+name_listed(const char *name, const char *const *names)
+{
+	size_t i;
+	int yes = 0;
+
+	for (i = 0; names[i] != NULL && !yes; i++) {
+		yes = strcasecmp(name, names[i]) == 0;
+	}
+	return yes;
+}
+
 /* Fields that are per-hop in HTTP/1 and forbidden in HTTP/2. */
 static int
 conn_specific(const char *name)
@@ -315,13 +328,8 @@ conn_specific(const char *name)
 	    "http2-settings",
 	    NULL,
 	};
-	size_t i;
-	int yes = 0;
 
-	for (i = 0; names[i] != NULL && !yes; i++) {
-		yes = strcasecmp(name, names[i]) == 0;
-	}
-	return yes;
+	return name_listed(name, names);
 }
 
 static char
@@ -955,13 +963,8 @@ h2c_ours_to_set(const char *name)
 	    "x-real-ip",
 	    NULL,
 	};
-	size_t i;
-	int yes = 0;
 
-	for (i = 0; names[i] != NULL && !yes; i++) {
-		yes = strcasecmp(name, names[i]) == 0;
-	}
-	return yes;
+	return name_listed(name, names);
 }
 
 /* Replay the request on the stream's own h2c backend session. */
