@@ -210,6 +210,8 @@ control_run(struct server *srv)
 				on_tick(&ct);
 			}
 		}
+		/* Only now: a later event of the batch may name one of them. */
+		health_reap(&ct.health);
 	}
 	control_close(&ct);
 	return rc;

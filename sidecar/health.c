@@ -16,7 +16,8 @@
 #include "tlsctx.h"
 
 enum health_role { HR_LISTEN, HR_CLIENT, HR_PROBE };
-enum health_state { HS_READ, HS_PROBE, HS_WRITE, HS_DONE };
+/* HS_DONE: finished, to be killed; HS_DEAD: closed, waiting for reap. */
+enum health_state { HS_READ, HS_PROBE, HS_WRITE, HS_DONE, HS_DEAD };
 
 struct health_conn {
 	struct pollsrc src;
@@ -50,8 +51,14 @@ set_interest(struct health *h, int fd, struct pollsrc *src, uint32_t ev, int op)
 	return epoll_ctl(h->epfd, op, fd, &e);
 }
 
+/*
+ * Close hc and take it off the live list at once (its slot is free for
+ * the next accept), but keep its memory until health_reap(): an event
+ * for it may still wait further on in the batch being dispatched, and
+ * that event must find a dead connection, not freed memory.
+ */
 static void
-conn_free(struct health *h, struct health_conn *hc)
+conn_kill(struct health *h, struct health_conn *hc)
 {
 	if (hc->prev != NULL) {
 		hc->prev->next = hc->next;
@@ -62,12 +69,21 @@ conn_free(struct health *h, struct health_conn *hc)
 		hc->next->prev = hc->prev;
 	}
 	h->nconns--;
+
+	/* close() drops an epoll entry only if no other fd shares the file. */
 	if (hc->probe_fd >= 0) {
+		(void)epoll_ctl(h->epfd, EPOLL_CTL_DEL, hc->probe_fd, NULL);
 		close(hc->probe_fd);
+		hc->probe_fd = -1;
 	}
+	(void)epoll_ctl(h->epfd, EPOLL_CTL_DEL, hc->fd, NULL);
 	close(hc->fd);
-	strbuf_free(&hc->out);
-	free(hc);
+	hc->fd = -1;
+	hc->state = HS_DEAD;
+
+	hc->prev = NULL;
+	hc->next = h->dead;
+	h->dead = hc;
 }
 
 static void
@@ -273,7 +289,7 @@ client_write(struct health_conn *hc)
 }
 
 /*
- * All slots taken: free the oldest connection that has no complete
+ * All slots taken: close the oldest connection that has no complete
  * request yet, else the oldest one still being answered (a slow reader);
  * a running /readyz is kept, it ends within HEALTH_PROBE_NS. The list is
  * newest first, so the last match is the oldest.
@@ -296,7 +312,7 @@ evict_oldest(struct health *h)
 	if (hc != NULL) {
 		log_event(LOG_DEBUG, "health.conn.evicted", "health_full",
 			  LOG_BOOL("had_request", hc == writing));
-		conn_free(h, hc);
+		conn_kill(h, hc);
 	}
 }
 
@@ -344,32 +360,68 @@ out:
 	}
 }
 
+/* The connection whose src (client or probe side) an event names. */
+static struct health_conn *
+conn_of(struct pollsrc *src)
+{
+	size_t off = src->role == HR_PROBE
+			 ? offsetof(struct health_conn, probe_src)
+			 : offsetof(struct health_conn, src);
+
+	return (struct health_conn *)((char *)src - off);
+}
+
+/*
+ * An event on the client socket. While the backend check runs we ask for
+ * no events, yet epoll reports a reset or hang-up anyway, on every wait
+ * until the check ends; nobody is left to answer, so end it now.
+ */
+static void
+client_event(struct health *h, struct health_conn *hc, uint32_t events,
+	     uint64_t now)
+{
+	if (hc->state == HS_READ) {
+		client_read(h, hc, now);
+	} else if (hc->state == HS_WRITE) {
+		client_write(hc);
+	} else if (hc->state == HS_PROBE &&
+		   (events & (EPOLLHUP | EPOLLERR)) != 0) {
+		hc->state = HS_DONE;
+	}
+}
+
 void
 health_event(struct health *h, struct pollsrc *src, uint32_t events,
 	     uint64_t now)
 {
 	struct health_conn *hc = NULL;
 
-	(void)events;
 	if (src->role == HR_LISTEN) {
 		accept_client(h, now);
-	} else if (src->role == HR_PROBE) {
-		hc = (struct health_conn *)((char *)src -
-					    offsetof(struct health_conn,
-						     probe_src));
-		readyz_answer(h, hc, netaddr_connect_result(hc->probe_fd) == 0);
-	} else {
-		hc = (struct health_conn *)((char *)src -
-					    offsetof(struct health_conn, src));
-		if (hc->state == HS_READ) {
-			client_read(h, hc, now);
-		} else if (hc->state == HS_WRITE) {
-			client_write(hc);
+		goto out;
+	}
+
+	/* Killed earlier in this batch (evicted, expired): stale event. */
+	hc = conn_of(src);
+	if (hc->state == HS_DEAD) {
+		goto out;
+	}
+
+	/* The sweep may have answered this probe already in this batch. */
+	if (src->role == HR_PROBE) {
+		if (hc->state == HS_PROBE) {
+			readyz_answer(
+			    h, hc, netaddr_connect_result(hc->probe_fd) == 0);
 		}
+	} else {
+		client_event(h, hc, events, now);
 	}
-	if (hc != NULL && hc->state == HS_DONE) {
-		conn_free(h, hc);
+
+	if (hc->state == HS_DONE) {
+		conn_kill(h, hc);
 	}
+out:
+	return;
 }
 
 void
@@ -383,8 +435,21 @@ health_sweep(struct health *h, uint64_t now)
 		if (hc->state == HS_PROBE && now >= hc->probe_deadline) {
 			readyz_answer(h, hc, 0);
 		} else if (now >= hc->deadline) {
-			conn_free(h, hc);
+			conn_kill(h, hc);
 		}
+	}
+}
+
+void
+health_reap(struct health *h)
+{
+	struct health_conn *hc;
+
+	while (h->dead != NULL) {
+		hc = h->dead;
+		h->dead = hc->next;
+		strbuf_free(&hc->out);
+		free(hc);
 	}
 }
 
@@ -416,8 +481,9 @@ void
 health_free(struct health *h)
 {
 	while (h->conns != NULL) {
-		conn_free(h, h->conns);
+		conn_kill(h, h->conns);
 	}
+	health_reap(h);
 	free(h->msg);
 	h->msg = NULL;
 }

@@ -43,8 +43,9 @@ struct health {
 	int epfd;
 	int listen_fd; /* srv->health_fd, not owned */
 	struct pollsrc listen_src;
-	struct health_conn *conns;
+	struct health_conn *conns; /* live, newest first */
 	unsigned nconns;
+	struct health_conn *dead; /* closed, freed by health_reap() */
 	struct h1_msg *msg;
 };
 
@@ -55,14 +56,28 @@ struct health {
 SP_MUST_CHECK enum sp_err health_init(struct health *h, struct server *srv,
 				      int epfd);
 
-/* Handle an event whose data.ptr is a POLLSRC_HEALTH source. */
+/*
+ * Handle an event whose data.ptr is a POLLSRC_HEALTH source. A
+ * connection it closes (done, or evicted to make room) is only marked
+ * dead, so src stays valid for the rest of the caller's epoll batch;
+ * events for a dead connection are ignored.
+ */
 void health_event(struct health *h, struct pollsrc *src, uint32_t events,
 		  uint64_t now);
 
-/* Expire slow clients and probes. */
+/* Expire slow clients and probes; the expired are marked dead, as above. */
 void health_sweep(struct health *h, uint64_t now);
 
-/* Close every health connection (not the listener, srv owns it). */
+/*
+ * Free the connections marked dead. Call it after the whole epoll batch
+ * has been dispatched, never from inside it.
+ */
+void health_reap(struct health *h);
+
+/*
+ * Close and free every health connection (not the listener, srv owns
+ * it). Not from inside a batch.
+ */
 void health_free(struct health *h);
 
 #endif
