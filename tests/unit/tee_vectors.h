@@ -23,8 +23,10 @@ tv_load(const char *rel, size_t *len)
 {
 	char path[TV_PATH_MAX];
 	char *buf = NULL;
+	int n;
 
-	snprintf(path, sizeof(path), "%s/tee/%s", SEALPOD_TESTDATA, rel);
+	n = snprintf(path, sizeof(path), "%s/tee/%s", SEALPOD_TESTDATA, rel);
+	assert_true(n > 0 && (size_t)n < sizeof(path));
 	assert_int_equal(file_read_all(path, TV_FILE_MAX, &buf, len), SP_OK);
 	return (unsigned char *)buf;
 }
