@@ -195,6 +195,13 @@ serve_leaf() {
 	mv "$T/server.pem.new" "$T/server.pem"
 }
 
+# metric NAME: the value of one sample on the health port's /metrics
+# (NAME with its labels, as printed), or nothing.
+metric() {
+	curl -s --max-time 5 "http://127.0.0.1:$HPORT/metrics" |
+		awk -v k="$1" '$1 == k {print $2}'
+}
+
 mark_ready() {
 	touch "$T/ready"
 }

@@ -16,10 +16,6 @@ start_backend
 start_sidecar
 mark_ready
 
-metric() {
-	curl -s --max-time 5 "http://127.0.0.1:$HPORT/metrics" |
-		awk -v k="$1" '$1 == k {print $2}'
-}
 
 # late PROTO: the head must arrive long before the body's 1 s delay.
 late() {

@@ -44,10 +44,6 @@ SC_TLS_EXTRA="  client_ca: \"$T/ca.pem\"
 start_sidecar
 mark_ready
 
-metric() {
-	curl -sS --max-time 5 "http://127.0.0.1:$HPORT/metrics" |
-		awk -v k="$1" '$1 == k { print $2 }'
-}
 
 # req VERSION CN PATH: GET PATH as client CN; prints "code version".
 req() {

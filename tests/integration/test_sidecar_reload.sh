@@ -17,10 +17,6 @@ served_fp() {
 file_fp() {
 	openssl x509 -in "$1" -noout -fingerprint -sha256
 }
-metric() {
-	curl -s "http://127.0.0.1:$HPORT/metrics" |
-		awk -v k="$1" '$1 == k {print $2}'
-}
 
 fp_a=$(file_fp "$T/server.pem")
 [ "$(served_fp)" = "$fp_a" ] || fail "initial certificate"

@@ -8,10 +8,6 @@
 # shellcheck source=tests/integration/sidecar_lib.sh
 . "$(dirname "$0")/sidecar_lib.sh"
 
-metric() {
-	curl -s --max-time 5 "http://127.0.0.1:$HPORT/metrics" |
-		awk -v k="$1" '$1 == k {print $2}'
-}
 ok_key='sealpod_sidecar_certificate_reloads_total{result="ok"}'
 err_key='sealpod_sidecar_certificate_reloads_total{result="error"}'
 # wait_for evaluates its arguments once: this re-reads on every try.

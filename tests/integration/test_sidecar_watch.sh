@@ -31,10 +31,6 @@ served_is() {
 metric_is() {
 	test "$(metric "$1")" = "$2"
 }
-metric() {
-	curl -s "http://127.0.0.1:$HPORT/metrics" |
-		awk -v k="$1" '$1 == k {print $2}'
-}
 
 start_backend
 SC_WATCH_S=1 start_sidecar
