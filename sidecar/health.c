@@ -222,6 +222,38 @@ readyz_answer(struct health *h, struct health_conn *hc, int backend_ok)
 	strbuf_free(&sb);
 }
 
+/* A backend check ended: remember how, then answer its /readyz. */
+static void
+probe_ended(struct health *h, struct health_conn *hc, int ok, uint64_t now)
+{
+	h->backend_ok = ok;
+	h->backend_at = now;
+	readyz_answer(h, hc, ok);
+}
+
+/*
+ * /readyz: check the backend, unless HEALTH_CHECKS_MAX checks already
+ * run; then answer from the last check that ended, if recent (a backend
+ * that has not answered any check lately counts as unreachable).
+ */
+static void
+readyz_start(struct health *h, struct health_conn *hc, uint64_t now)
+{
+	const struct health_conn *c;
+	unsigned running = 0;
+
+	for (c = h->conns; c != NULL; c = c->next) {
+		running += c->state == HS_PROBE;
+	}
+	if (running < HEALTH_CHECKS_MAX) {
+		probe_start(h, hc, now);
+	} else {
+		readyz_answer(h, hc,
+			      h->backend_ok && h->backend_at != 0 &&
+				  now - h->backend_at < HEALTH_PROBE_NS);
+	}
+}
+
 static void
 route(struct health *h, struct health_conn *hc, size_t end, uint64_t now)
 {
@@ -237,7 +269,7 @@ route(struct health *h, struct health_conn *hc, size_t end, uint64_t now)
 	} else if (h1_span_eq(buf, m->path, "/healthz")) {
 		respond_text(h, hc, 200, "ok\n");
 	} else if (h1_span_eq(buf, m->path, "/readyz")) {
-		probe_start(h, hc, now);
+		readyz_start(h, hc, now);
 	} else if (h1_span_eq(buf, m->path, "/metrics")) {
 		respond_metrics(h, hc);
 	} else {
@@ -410,8 +442,9 @@ health_event(struct health *h, struct pollsrc *src, uint32_t events,
 	/* The sweep may have answered this probe already in this batch. */
 	if (src->role == HR_PROBE) {
 		if (hc->state == HS_PROBE) {
-			readyz_answer(
-			    h, hc, netaddr_connect_result(hc->probe_fd) == 0);
+			probe_ended(h, hc,
+				    netaddr_connect_result(hc->probe_fd) == 0,
+				    now);
 		}
 	} else {
 		client_event(h, hc, events, now);
@@ -433,7 +466,7 @@ health_sweep(struct health *h, uint64_t now)
 	for (hc = h->conns; hc != NULL; hc = next) {
 		next = hc->next;
 		if (hc->state == HS_PROBE && now >= hc->probe_deadline) {
-			readyz_answer(h, hc, 0);
+			probe_ended(h, hc, 0, now);
 		} else if (now >= hc->deadline) {
 			conn_kill(h, hc);
 		}

@@ -27,13 +27,17 @@
  * oldest one that has not completed a request (else the oldest still
  * being written to), never a /readyz whose backend check is running.
  * A holder of idle sockets thus always loses its oldest one first, and
- * a fresh probe gets a slot at once.
+ * a fresh probe gets a slot at once. At most HEALTH_CHECKS_MAX backend
+ * checks run at a time; a /readyz beyond them is answered at once from
+ * the last check that ended (if it is younger than HEALTH_PROBE_NS),
+ * so callers waiting on a slow backend cannot hold every slot.
  */
 #define HEALTH_CONNS_MAX   64
 #define HEALTH_REQUEST_MAX 4096
 #define HEALTH_HEADER_NS   (2ull * 1000 * 1000 * 1000)
 #define HEALTH_TIMEOUT_NS  (5ull * 1000 * 1000 * 1000)
 #define HEALTH_PROBE_NS	   (1000ull * 1000 * 1000)
+#define HEALTH_CHECKS_MAX  4
 
 struct server;
 struct health_conn;
@@ -47,6 +51,9 @@ struct health {
 	unsigned nconns;
 	struct health_conn *dead; /* closed, freed by health_reap() */
 	struct h1_msg *msg;
+	/* The last backend check that ended, for /readyz beyond the cap. */
+	int backend_ok;
+	uint64_t backend_at; /* 0: none yet */
 };
 
 /*
