@@ -118,6 +118,33 @@ start_backend() {
 	BACKEND_PORT=$(cat "$T/backend.port")
 }
 
+# start_stuck_backend SECONDS: a backend that accepts nothing for that
+# long. Its queue (backlog 0) is filled at once, so every further connect
+# waits for a SYN the kernel drops: each /readyz check waits out its 1 s.
+# Sets BACKEND_PORT.
+start_stuck_backend() {
+	"$PY" - "$T/stuck.port" "$1" <<'PYEOF' &
+import socket, sys, time
+end = time.time() + float(sys.argv[2])
+ls = socket.socket()
+ls.bind(("127.0.0.1", 0))
+ls.listen(0)
+fill = []
+for _ in range(4):
+    c = socket.socket()
+    c.setblocking(False)
+    c.connect_ex(ls.getsockname())
+    fill.append(c)
+with open(sys.argv[1], "w") as f:
+    f.write(str(ls.getsockname()[1]))
+while time.time() < end:
+    time.sleep(0.5)
+PYEOF
+	PIDS+=("$!")
+	wait_for test -s "$T/stuck.port" || fail "stuck backend did not start"
+	BACKEND_PORT=$(cat "$T/stuck.port")
+}
+
 # write_config: $T/sidecar.yaml from the SC_* variables (defaults below).
 write_config() {
 	cat >"$T/sidecar.yaml" <<EOF

@@ -250,29 +250,7 @@ ok "clean exit"
 # the main thread used to spin at full CPU until the check gave up
 # (1 s). The backend here never accepts (full queue), so each check
 # waits the whole second.
-"$PY" - "$T/stall.port" <<'PYEOF' &
-import socket, sys, time
-end = time.time() + 40
-l = socket.socket()
-l.bind(("127.0.0.1", 0))
-l.listen(0)
-fill = []
-for _ in range(4):
-    s = socket.socket()
-    s.setblocking(False)
-    try:
-        s.connect(("127.0.0.1", l.getsockname()[1]))
-    except BlockingIOError:
-        pass
-    fill.append(s)
-with open(sys.argv[1], "w") as f:
-    f.write(str(l.getsockname()[1]))
-while time.time() < end:
-    time.sleep(0.5)
-PYEOF
-PIDS+=($!)
-wait_for test -s "$T/stall.port" || fail "stalled backend did not start"
-BACKEND_PORT=$(cat "$T/stall.port")
+start_stuck_backend 40
 PORT=$(free_port)
 HPORT=$(free_port)
 start_sidecar

@@ -12,25 +12,7 @@
 gen_ca
 gen_leaf server
 
-# A backend that accepts nothing: its queue (backlog 0) holds what we
-# put in it, and further connects wait for a SYN that is dropped.
-"$PY" - "$T/stuck.port" <<'PYEOF' &
-import socket, sys, time
-ls = socket.socket()
-ls.bind(("127.0.0.1", 0))
-ls.listen(0)
-fill = []
-for _ in range(4):
-    c = socket.socket()
-    c.setblocking(False)
-    c.connect_ex(ls.getsockname())
-    fill.append(c)
-open(sys.argv[1], "w").write(str(ls.getsockname()[1]))
-time.sleep(90)
-PYEOF
-PIDS+=("$!")
-wait_for test -s "$T/stuck.port" || fail "stuck backend did not start"
-BACKEND_PORT=$(cat "$T/stuck.port")
+start_stuck_backend 90
 
 start_sidecar
 mark_ready
