@@ -130,8 +130,7 @@ tlsres_chain(const struct secret *cert, X509 **leaf)
 	BIO *bio = NULL;
 	enum sp_err rc = SP_E_INTEGRITY;
 
-	if (!tlsres_pem_only((const char *)cert->data, cert->len) ||
-	    memmem(cert->data, cert->len, "PRIVATE KEY", 11) != NULL) {
+	if (!tlsres_pem_only((const char *)cert->data, cert->len)) {
 		goto out;
 	}
 	bio = BIO_new_mem_buf(cert->data, (int)cert->len);
