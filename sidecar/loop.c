@@ -25,6 +25,13 @@
 #define LOOP_REJECT_LOG_NS   (1000ull * 1000 * 1000)
 /* How long after its request a response counts as due (loop_due). */
 #define LOOP_DUE_NS (1000ull * 1000)
+/*
+ * How long a complete response waits for due ones to leave with it.
+ * Longer waits batch more responses per client wake-up, which only
+ * helps a client whose own core is saturated, and every response pays
+ * for them in latency (at 200 us, p99 rose by 0.4 ms under load).
+ */
+#define LOOP_COMPANY_NS (30ull * 1000)
 /* Busy-poll budget: first step when growing, and the least kept. */
 #define LOOP_POLL_START_NS (10ull * 1000)
 
@@ -138,6 +145,9 @@ loop_park(struct worker *w, struct conn *c, int expecting)
 		timed_enter(&w->parked, c, PARK, now_ns());
 	}
 	c->park_ready = !expecting;
+	if (c->park.at != 0 && c->park_ready && w->ready_since == 0) {
+		w->ready_since = now_ns();
+	}
 	return c->park.at != 0;
 }
 
@@ -176,6 +186,18 @@ any_due(struct worker *w)
 }
 
 /*
+ * Whether a ready response may wait for company: a response is due now
+ * (those past LOOP_DUE_NS are dropped) and the oldest ready one has
+ * waited less than LOOP_COMPANY_NS.
+ */
+static int
+company_coming(struct worker *w)
+{
+	return any_due(w) && (w->ready_since == 0 ||
+			      now_ns() - w->ready_since < LOOP_COMPANY_NS);
+}
+
+/*
  * End parks: every one, or (ready_only) those that expect nothing more.
  * What they held goes out when the queue runs.
  */
@@ -193,6 +215,8 @@ release_parked(struct worker *w, int ready_only)
 			loop_queue(w, c);
 		}
 	}
+	/* Either way no ready response is left parked. */
+	w->ready_since = 0;
 }
 
 /* Whether the oldest park has lasted coalesce_us. */
@@ -565,7 +589,7 @@ wait_events(struct worker *w, struct epoll_event *evs)
 		n = epoll_wait(w->epfd, evs, LOOP_EVENTS, 0);
 		goto out;
 	}
-	if (w->parked.head != NULL && !any_due(w)) {
+	if (w->parked.head != NULL && !company_coming(w)) {
 		/* No response is coming that a ready one could go with. */
 		release_parked(w, 1);
 		if (w->runq != NULL) {

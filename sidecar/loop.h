@@ -93,6 +93,7 @@ struct worker {
 	uint64_t poll_ns;      /* current budget, 0 .. poll_max_ns */
 	uint64_t park_max_ns;  /* coalesce_us; 0: never park */
 	uint64_t forwarded_at; /* last request sent to a backend */
+	uint64_t ready_since;  /* oldest ready park's start; 0: none */
 
 	SSL_CTX *ctx; /* our reference to the current generation */
 	unsigned ctx_gen;
@@ -144,9 +145,10 @@ int loop_park(struct worker *w, struct conn *c, int expecting);
 /*
  * Note whether c awaits its backend's response (request sent, no byte
  * back yet). While another connection's response is due, a ready one
- * stays parked through the busy poll, so that both leave together; a
- * response counts as due for LOOP_DUE_NS after its request, so that a
- * long generation never holds others back beyond that.
+ * stays parked through the busy poll, so that both leave together, but
+ * no longer than LOOP_COMPANY_NS (loop.c); a response counts as due for
+ * LOOP_DUE_NS after its request, so that a long generation never holds
+ * others back beyond that.
  */
 void loop_due(struct worker *w, struct conn *c, int due);
 

@@ -1461,10 +1461,10 @@ body_expected(const struct conn *c)
  * came without its announced body waits for the body (through the
  * worker's busy poll, at most coalesce_us), and both leave in one TLS
  * record; a complete response waits for the work the worker has in hand
- * and, while another connection's response is due (loop_due), through
- * the busy poll, so that responses leave together and a client with
- * many connections (the gateway) wakes once for them. With nothing due
- * it goes out as soon as the worker's hands are empty. Streamed
+ * and, while another connection's response is due (loop_due), briefly
+ * through the busy poll, so that responses leave together and a client
+ * with many connections (the gateway) wakes once for them. With nothing
+ * due it goes out as soon as the worker's hands are empty. Streamed
  * responses (chunked, to close), upgrades and local replies never wait.
  */
 static int
