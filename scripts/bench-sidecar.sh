@@ -1,15 +1,25 @@
 #!/usr/bin/env bash
 # bench-sidecar.sh: sealpod-sidecar side by side with HAProxy and nginx.
 #
-# One nginx backend on loopback serves a small body (/small) and 1 MiB
-# (/big); a Python backend streams server-sent events stamped with their
-# send time (/sse). Each proxy terminates TLS with the same certificate,
+# One nginx backend on loopback serves a small body from memory in one
+# write (/small), the same body from a file with head and body in two
+# writes (/split), and 1 MiB (/big); a Python backend streams
+# server-sent events stamped with their send time (/sse). Each proxy terminates TLS with the same certificate,
 # runs one worker thread pinned to CPU $PROXY_CPU, and forwards to the
 # same backends with the same X-Forwarded-For and X-Forwarded-Proto
 # fields sealpod adds; wrk and h2load run pinned to $LOAD_CPU (the backends
 # too). Measured per proxy:
 #   rps       requests/s, small body, kept-alive connections (wrk)
 #   p50/p99   latency of those requests
+#   busy      share of the proxy's core and of the load core in use
+#             during that run: the one at 100 % is what limits the rate.
+#             /small is the backend's cheapest answer so that the proxy,
+#             not wrk and nginx, is the limit (HAProxy's core is then
+#             full); sealpod's core is always near full (busy polling)
+#   split     the same on /split: nginx's file path (open, two writes,
+#             sendfile, close) makes the load core the limit for every
+#             proxy, so the rate measures what each proxy costs the
+#             client and backend there (wake-ups), not its own speed
 #   hs/s      new connections with a TLS handshake each (wrk with
 #             Connection: close). wrk keeps each connection's session and
 #             offers its ticket when it reconnects, so these are TLS 1.3
@@ -30,7 +40,7 @@
 # on the host, clocks) falls on all three alike; the table shows each
 # rate's median over the rounds and the spread of sealpod's per-round
 # ratios. Memory and SSE are measured once. Prints a table and ratios
-# against HAProxy. Runs about 5 minutes with the defaults.
+# against HAProxy. Runs about 6 minutes with the defaults.
 #
 # Usage: scripts/bench-sidecar.sh [-d SECONDS] [-n IDLE_CONNS] [-r ROUNDS]
 # Env: SEALPOD_BENCH_BUILD (build dir), SEALPOD_BENCH_SIDECAR (prebuilt
@@ -126,7 +136,7 @@ mkdir -p "$T/www" "$T/nb"
 # nginx workers run as an unprivileged user: let them read the files.
 chmod 755 "$T" "$T/www"
 head -c 1048576 /dev/urandom >"$T/www/big"
-printf 'hello from the backend\n' >"$T/www/small"
+printf 'hello from the backend\n' >"$T/www/split"
 cat >"$T/nb/nginx.conf" <<EOF
 worker_processes 1;
 pid $T/nb/nginx.pid;
@@ -140,7 +150,11 @@ http {
   server {
     listen 127.0.0.1:$BPORT reuseport;
     root $T/www;
-    location = /small { default_type text/plain; }
+    location = /small {
+      default_type text/plain;
+      return 200 "hello from the backend\n";
+    }
+    location = /split { default_type text/plain; }
     location = /big { default_type application/octet-stream; }
   }
 }
@@ -335,6 +349,36 @@ cpu_ticks() {
 	echo "$t"
 }
 
+# "busy total" clock ticks of CPU $1 so far (/proc/stat; idle and
+# iowait are not busy).
+core_ticks() {
+	awk -v c="cpu$1" '$1 == c {
+		t = 0; for (i = 2; i <= NF; i++) t += $i
+		print t - $5 - $6, t }' /proc/stat
+}
+
+# Percent busy between two core_ticks readings: "B0 T0" "B1 T1".
+core_busy() {
+	awk -v a="$1" -v b="$2" 'BEGIN { split(a, x); split(b, y)
+		if (y[2] > x[2]) printf "%.1f\n", 100 * (y[1] - x[1]) / (y[2] - x[2])
+		else print "nan" }'
+}
+
+# wrk_ka NAME KEY URL ROUND: a kept-alive run; its rate, p99 and both
+# cores' busy share go to R[NAME.KEY.ROUND], R[NAME.KEY_p99.ROUND], ...
+wrk_ka() {
+	local name=$1 key=$2 url=$3 k=$4 c0 c1 l0 l1
+	c0=$(core_ticks "$PROXY_CPU")
+	l0=$(core_ticks "$LOAD_CPU")
+	wrk_run "$T/$name.$key" -c50 "$url"
+	c1=$(core_ticks "$PROXY_CPU")
+	l1=$(core_ticks "$LOAD_CPU")
+	R[$name.$key.$k]=$(wrk_rps "$T/$name.$key")
+	R[$name.${key}_p99.$k]=$(wrk_pct "$T/$name.$key" 99%)
+	R[$name.${key}_pbusy.$k]=$(core_busy "$c0" "$c1")
+	R[$name.${key}_lbusy.$k]=$(core_busy "$l0" "$l1")
+}
+
 # Microseconds of CPU per request: TICKS_BEFORE TICKS_AFTER WRK_OUTPUT.
 cpu_per_req() {
 	local n
@@ -370,18 +414,18 @@ measure_rates() {
 	pids=$(proxy_pids)
 	p0=$(poll_seconds "$name")
 	t0=$(cpu_ticks "$pids")
-	wrk_run "$T/$name.ka" -c50 "$url/small"
+	wrk_ka "$name" rps "$url/small" "$k"
 	t1=$(cpu_ticks "$pids")
 	p1=$(poll_seconds "$name")
-	R[$name.cpu_rq.$k]=$(cpu_per_req "$t0" "$t1" "$T/$name.ka")
+	R[$name.cpu_rq.$k]=$(cpu_per_req "$t0" "$t1" "$T/$name.rps")
 	R[$name.poll_rq.$k]=$(awk -v a="$p0" -v b="$p1" \
-		-v n="$(awk '/ requests in / {print $1}' "$T/$name.ka")" \
+		-v n="$(awk '/ requests in / {print $1}' "$T/$name.rps")" \
 		'BEGIN { if (n > 0 && a != "nan" && b != "nan")
 		             printf "%.2f\n", (b - a) * 1e6 / n;
 		         else print "nan" }')
-	R[$name.rps.$k]=$(wrk_rps "$T/$name.ka")
-	R[$name.p50.$k]=$(wrk_pct "$T/$name.ka" 50%)
-	R[$name.p99.$k]=$(wrk_pct "$T/$name.ka" 99%)
+	R[$name.p50.$k]=$(wrk_pct "$T/$name.rps" 50%)
+	R[$name.p99.$k]=${R[$name.rps_p99.$k]}
+	wrk_ka "$name" split "$url/split" "$k"
 
 	t0=$(cpu_ticks "$pids")
 	wrk_run "$T/$name.hs" -c20 -H "Connection: close" "$url/small"
@@ -467,6 +511,12 @@ def spread(key):
 rows = [("rps", "req/s keep-alive (small)"),
         ("p50", "p50 latency ms"),
         ("p99", "p99 latency ms"),
+        ("rps_pbusy", "  proxy core busy %"),
+        ("rps_lbusy", "  load core busy %"),
+        ("split", "req/s /split (load-bound)"),
+        ("split_p99", "  p99 latency ms"),
+        ("split_pbusy", "  proxy core busy %"),
+        ("split_lbusy", "  load core busy %"),
         ("cpu_rq", "proxy CPU us/request"),
         ("poll_rq", "  of which busy polling"),
         ("hs", "new TLS handshakes/s"),
@@ -485,10 +535,11 @@ print("%-26s %11s %11s %11s %9s %10s %10s" % (
 for key, label in rows:
     v = [med(n, key) for n in names]
     base = v[0]
+    busy = key.endswith("busy")  # a share, not a figure of merit
     rat = ["%.2fx" % (x / base) if base and base == base and x == x
-           else "-" for x in v[1:]]
+           and not busy else "-" for x in v[1:]]
     print("%-26s %11.2f %11.2f %11.2f %9s %10s %10s" % (
-        label, *v, *rat, "" if key in once else spread(key)))
+        label, *v, *rat, "" if key in once or busy else spread(key)))
 print("\n(ratios: higher is better for rates, lower for latency, "
       "memory and delay; 'per round': lowest and highest sealpod/HA)")
 EOF
