@@ -93,7 +93,7 @@ struct worker {
 	uint64_t poll_ns;      /* current budget, 0 .. poll_max_ns */
 	uint64_t park_max_ns;  /* coalesce_us; 0: never park */
 	uint64_t forwarded_at; /* last request sent to a backend */
-	uint64_t ready_since;  /* oldest ready park's start; 0: none */
+	uint64_t ready_since;  /* first parked response became ready; 0: none */
 
 	SSL_CTX *ctx; /* our reference to the current generation */
 	unsigned ctx_gen;
