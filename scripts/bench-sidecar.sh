@@ -4,22 +4,27 @@
 # One nginx backend on loopback serves a small body from memory in one
 # write (/small), the same body from a file with head and body in two
 # writes (/split), and 1 MiB (/big); a Python backend streams
-# server-sent events stamped with their send time (/sse). Each proxy terminates TLS with the same certificate,
-# runs one worker thread pinned to CPU $PROXY_CPU, and forwards to the
-# same backends with the same X-Forwarded-For and X-Forwarded-Proto
-# fields sealpod adds; wrk and h2load run pinned to $LOAD_CPU (the backends
-# too). Measured per proxy:
+# server-sent events stamped with their send time (/sse). Each proxy
+# terminates TLS with the same certificate, runs one worker thread
+# pinned to CPU $PROXY_CPU, and forwards to the same backends with the
+# same X-Forwarded-For and X-Forwarded-Proto fields sealpod adds; wrk
+# and h2load run pinned to $LOAD_CPU (the backends too). hs/s and h2
+# also ask for /small. (Before 2bd4cd2 /small was the file path, so
+# older figures are not comparable.) Measured per proxy:
 #   rps       requests/s, small body, kept-alive connections (wrk)
 #   p50/p99   latency of those requests
 #   busy      share of the proxy's core and of the load core in use
-#             during that run: the one at 100 % is what limits the rate.
+#             during that run (steal counts as busy; wrk's connection
+#             set-up is inside the window): the one at 100 % is what
+#             limits the rate.
 #             /small is the backend's cheapest answer so that the proxy,
 #             not wrk and nginx, is the limit (HAProxy's core is then
 #             full); sealpod's core is always near full (busy polling)
-#   split     the same on /split: nginx's file path (open, two writes,
-#             sendfile, close) makes the load core the limit for every
-#             proxy, so the rate measures what each proxy costs the
-#             client and backend there (wake-ups), not its own speed
+#   split     the same on /split: nginx's file path (open, head by
+#             writev then body by sendfile, close) made the load core
+#             the limit for every proxy in our runs (see its busy rows),
+#             so the rate measures what each proxy costs the client and
+#             backend there (wake-ups), not its own speed
 #   hs/s      new connections with a TLS handshake each (wrk with
 #             Connection: close). wrk keeps each connection's session and
 #             offers its ticket when it reconnects, so these are TLS 1.3
@@ -349,11 +354,12 @@ cpu_ticks() {
 	echo "$t"
 }
 
-# "busy total" clock ticks of CPU $1 so far (/proc/stat; idle and
-# iowait are not busy).
+# "busy total" clock ticks of CPU $1 so far (/proc/stat user .. steal;
+# guest time is already inside user and nice; idle and iowait are not
+# busy).
 core_ticks() {
 	awk -v c="cpu$1" '$1 == c {
-		t = 0; for (i = 2; i <= NF; i++) t += $i
+		t = 0; for (i = 2; i <= 9; i++) t += $i
 		print t - $5 - $6, t }' /proc/stat
 }
 
@@ -513,7 +519,7 @@ rows = [("rps", "req/s keep-alive (small)"),
         ("p99", "p99 latency ms"),
         ("rps_pbusy", "  proxy core busy %"),
         ("rps_lbusy", "  load core busy %"),
-        ("split", "req/s /split (load-bound)"),
+        ("split", "req/s /split (2 writes)"),
         ("split_p99", "  p99 latency ms"),
         ("split_pbusy", "  proxy core busy %"),
         ("split_lbusy", "  load core busy %"),
