@@ -10,7 +10,8 @@ hyperframe over TLS, ALPN h2). Each mode prints one JSON object.
           "closed_at"}.
   get     GET --path and read to the end of the stream: {"status",
           "bytes", "ended", "reset", "goaway"} (ended: END_STREAM seen).
-Every socket operation has a timeout; the whole run is bounded.
+--cert and --key present a client certificate. Every socket operation
+has a timeout; the whole run is bounded.
 """
 
 import argparse
@@ -31,6 +32,8 @@ PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 def tls(a):
     ctx = ssl.create_default_context(cafile=a.ca)
+    if a.cert:
+        ctx.load_cert_chain(a.cert, a.key)
     ctx.set_alpn_protocols(["h2"])
     raw = socket.create_connection(("127.0.0.1", a.port), timeout=a.timeout)
     s = ctx.wrap_socket(raw, server_hostname="localhost")
@@ -154,6 +157,8 @@ def main():
     ap.add_argument("--path", default="/echo")
     ap.add_argument("--timeout", type=float, default=10)
     ap.add_argument("--rst", action="store_true")
+    ap.add_argument("--cert", help="client certificate (mutual TLS)")
+    ap.add_argument("--key", help="its private key")
     a = ap.parse_args()
     {"slow": mode_slow, "vanish": mode_vanish, "get": mode_get}[a.mode](a)
 
